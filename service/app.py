@@ -1,0 +1,243 @@
+"""The HTTP layer: Litestar routes that translate HTTP into calls to the Summarizer and back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import anyio
+from litestar import Controller, Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.static_files import create_static_files_router
+from pydantic import ValidationError
+
+from service import __version__
+from service.loader import ModelNotFoundError
+from service.schemas import EXAMPLE_TEXT, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
+from service.settings import Settings
+from service.summarizer import Summarizer
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+JSON_TYPES = ("application/json",)
+TEXT_TYPES = ("text/plain",)
+
+
+@dataclass
+class Runtime:
+    """The model's life in this process: loading, ready, or failed to load."""
+
+    settings: Settings
+    summarizer: Summarizer | None = None
+    error: str | None = None
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start_loading(self) -> None:
+        if self.summarizer is None and self._thread is None:
+            self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            self.summarizer = Summarizer.load(self.settings)
+            log.info("model %s ready in %.1f s", self.summarizer.model_name, self.summarizer.load_seconds)
+        except ModelNotFoundError as error:
+            log.error("model not found: %s", error)
+            self.error = str(error)
+        except Exception as error:  # reported by /readyz and every summary request
+            log.exception("model failed to load")
+            self.error = str(error)
+
+    def ready(self) -> Summarizer:
+        if self.summarizer is not None:
+            return self.summarizer
+        detail = f"the model failed to load: {self.error}" if self.error else "the model is still loading"
+        raise problem(HTTPStatus.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "10"})
+
+
+def problem(
+    status: HTTPStatus, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status.value,
+        title=status.phrase,
+        detail=detail,
+        extra={"errors": errors} if errors else None,
+        headers=headers,
+    )
+
+
+def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
+    """Litestar's own errors (404, 405, 413, ...) in the same problem+json format."""
+    status = HTTPStatus(exc.status_code)
+    errors = exc.extra if isinstance(exc.extra, list) else None
+    return problem(status, exc.detail if exc.detail != status.phrase else "", errors, exc.headers)
+
+
+def internal_error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an unexpected error occurred").to_response(request)
+
+
+async def read_summary_request(request: Request, settings: Settings) -> SummaryRequest:
+    """The request body, JSON or plain text, as a validated SummaryRequest."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in JSON_TYPES + TEXT_TYPES:
+        raise problem(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            f"send application/json or text/plain, not {media_type or 'a body without a content type'}",
+        )
+    body = await request.body()
+    try:
+        if media_type in TEXT_TYPES:
+            payload: Any = {"text": body.decode("utf-8")}
+        else:
+            payload = json.loads(body)
+    except UnicodeDecodeError as error:
+        raise problem(HTTPStatus.BAD_REQUEST, f"the body is not valid UTF-8 ({error.reason} at byte {error.start})") from error
+    except json.JSONDecodeError as error:
+        raise problem(HTTPStatus.BAD_REQUEST, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
+    if isinstance(payload, dict) and isinstance(payload.get("text"), str) and len(payload["text"]) > settings.max_text_chars:
+        raise problem(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"text has {len(payload['text'])} characters; the limit is {settings.max_text_chars}",
+        )
+    try:
+        return SummaryRequest.model_validate(payload)
+    except ValidationError as error:
+        errors = [
+            {"field": ".".join(map(str, item["loc"])) or "body", "message": item["msg"], "type": item["type"]}
+            for item in error.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        detail = "; ".join(f"{item['field']}: {item['message']}" for item in errors)
+        raise problem(HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors) from error
+
+
+@dataclass
+class SummaryOperation(Operation):
+    """Documents the body this route reads itself: JSON or plain text."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="The article, as JSON or as plain text (the article text itself).",
+            content={
+                "application/json": OpenAPIMediaType(
+                    # Litestar documents only bodies it parses itself, so the schema comes from pydantic.
+                    schema=SummaryRequest.model_json_schema(),  # type: ignore[arg-type]
+                    examples={
+                        "article": Example(
+                            summary="An article with title and date",
+                            value={"text": EXAMPLE_TEXT, "title": "Fourteen rescued from Lyon fire", "published_at": "2024-03-06"},
+                        )
+                    },
+                ),
+                "text/plain": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING), examples={"article": Example(value=EXAMPLE_TEXT)}
+                ),
+            },
+        )
+
+
+def problem_response(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Problem, description=description, media_type="application/problem+json")
+
+
+class SummaryController(Controller):
+    path = "/v1/summaries"
+    tags = ["summaries"]
+
+    @post(
+        "/",
+        operation_class=SummaryOperation,
+        status_code=200,
+        summary="Summarise a news article",
+        description=(
+            "Returns who, what, when and where of the article's main event. Every who/when/where "
+            "item is copied verbatim from the article, with offsets such that "
+            "text[start:end] == item.text."
+        ),
+        responses={
+            200: ResponseSpec(
+                data_container=Summary,
+                description="The summary of the article's main event.",
+                examples=[Example(summary="A summary", value=SUMMARY_EXAMPLE)],
+            ),
+            400: problem_response("Malformed JSON or a body that is not UTF-8."),
+            413: problem_response("The body or the text is over the size limit."),
+            415: problem_response("The body is neither application/json nor text/plain."),
+            422: problem_response("The JSON does not match SummaryRequest, or the text is empty."),
+            503: problem_response("The model is still loading (see Retry-After)."),
+        },
+    )
+    async def create(self, request: Request) -> Summary:
+        runtime: Runtime = request.app.state.runtime
+        summary_request = await read_summary_request(request, runtime.settings)
+        summarizer = runtime.ready()
+        return await anyio.to_thread.run_sync(summarizer.summarize, summary_request)
+
+
+@get("/healthz", tags=["operations"], summary="Liveness: the process is up")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness: the model is loaded",
+    responses={503: problem_response("The model is loading or failed to load.")},
+)
+async def readyz(request: Request) -> Health:
+    summarizer = request.app.state.runtime.ready()
+    return Health(status="ok", model=summarizer.model_name, load_seconds=round(summarizer.load_seconds, 2))
+
+
+def create_app(settings: Settings | None = None, summarizer: Summarizer | None = None) -> Litestar:
+    """The ASGI app. Without a ``summarizer`` it loads the configured model in the background."""
+    settings = settings or Settings()
+    runtime = Runtime(settings=settings, summarizer=summarizer)
+    swagger = SwaggerRenderPlugin(
+        path="/",
+        js_url="/static/swagger-ui/swagger-ui-bundle.js",
+        css_url="/static/swagger-ui/swagger-ui.css",
+        standalone_preset_js_url="/static/swagger-ui/swagger-ui-standalone-preset.js",
+        favicon="",
+    )
+    return Litestar(
+        route_handlers=[
+            SummaryController,
+            healthz,
+            readyz,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+        ],
+        on_startup=[lambda app: runtime.start_loading()],
+        state=State({"runtime": runtime}),
+        plugins=[
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(exception_to_problem_detail_map={HTTPException: http_exception_to_problem})
+            )
+        ],
+        exception_handlers={Exception: internal_error},
+        # Bytes, not characters: room for the text limit in 4-byte UTF-8 plus JSON escapes.
+        request_max_body_size=settings.max_text_chars * 6 + 64 * 1024,
+        openapi_config=OpenAPIConfig(
+            title="News summarizer API",
+            version=__version__,
+            description="Who, what, when and where of a news article, each answer tied to the article's own characters.",
+            path="/docs",
+            render_plugins=[swagger],
+        ),
+    )

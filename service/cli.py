@@ -1,0 +1,85 @@
+"""The ``summarizer`` command: serve the API, or summarise an article from a file or stdin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from service.loader import ModelNotFoundError, resolve_source
+from service.schemas import SummaryRequest
+from service.settings import Settings, load_settings
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model to run (default: $SUMMARIZER_MODEL or the embedded SmolLM2)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to run the model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="summarizer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    add_model_options(serve)
+
+    summarize = commands.add_parser("summarize", help="summarise one article and print the Summary JSON")
+    summarize.add_argument("file", help="article as plain text, or a .json SummaryRequest; '-' reads stdin")
+    summarize.add_argument("--title", help="the article's headline")
+    summarize.add_argument("--published-at", help="publication date, ISO 8601")
+    add_model_options(summarize)
+    return parser
+
+
+def read_article(args: argparse.Namespace) -> SummaryRequest:
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    if args.file.endswith(".json"):
+        request = SummaryRequest.model_validate_json(raw)
+    else:
+        request = SummaryRequest(text=raw)
+    updates = {"title": args.title, "published_at": args.published_at}
+    return SummaryRequest.model_validate(request.model_dump() | {k: v for k, v in updates.items() if v})
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def summarize(settings: Settings, args: argparse.Namespace) -> None:
+    from service.summarizer import Summarizer
+
+    request = read_article(args)
+    summary = Summarizer.load(settings).summarize(request)
+    print(summary.model_dump_json(indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
+    try:
+        settings = load_settings(**options)
+        resolve_source(settings.model)  # a missing model is a start-up error, before anything loads
+        if args.command == "serve":
+            serve(settings)
+        else:
+            summarize(settings, args)
+    except ModelNotFoundError as error:
+        print(f"summarizer: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"summarizer: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

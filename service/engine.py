@@ -1,0 +1,306 @@
+"""Constrained generation: the model fills in the values of a JSON skeleton the engine writes.
+
+The engine writes every key, quote and bracket itself and feeds them to the model in one pass,
+so the model spends its decisions only on values. It makes two kinds of decision:
+
+* a choice between skeleton continuations (another list item or the end of the list; a time
+  expression or ``null``), taken from the model's next-token scores;
+* a value, decoded greedily token by token under a ``SpanConstraint``, so that every value is
+  text copied verbatim from the article and ends on a whole word.
+
+The KV cache of the fixed prompt prefix (system text and worked example) is computed once and
+reused by every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache, PreTrainedTokenizerBase
+
+from service.constraint import SpanConstraint, TokenTable
+from service.loader import LoadedModel
+from service.prompts import Prompts
+from service.settings import Settings
+
+ARTICLE_SENTINEL = "\u0000ARTICLE\u0000"
+ABANDONED = -1
+
+
+@dataclass(frozen=True)
+class Article:
+    text: str
+    title: str | None = None
+    published: str | None = None  # ISO date, as shown to the model
+
+
+@dataclass(frozen=True)
+class Span:
+    """A value the model copied: its text and where it starts in the source."""
+
+    text: str
+    position: int
+
+
+@dataclass
+class Draft:
+    """What the model answered, with positions in ``source`` (title, blank line, text window)."""
+
+    who: list[Span]
+    what: Span | None
+    when: Span | None
+    where: list[Span]
+    source: str
+    text_offset: int  # where the article text starts in source
+    window_chars: int  # how much of the article text the model read
+    window_tokens: int
+    truncated: bool
+    prompt_tokens: int
+    generated_tokens: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """Token ids of the JSON the engine writes around the values.
+
+    Options of one decision differ in their first token; the model's score for that token picks.
+    """
+
+    open_who: list[int]
+    who_open: list[list[int]]  # [items follow, empty list then "what"]
+    who_close: list[list[int]]  # after an item: [another item, end of list then "what"]
+    what_close: list[int]
+    when_open: list[list[int]]  # [a time expression, null then "where"]
+    when_close: list[int]
+    where_open: list[list[int]]  # [items follow, empty list and end]
+    where_close: list[list[int]]  # [another item, end]
+
+    @classmethod
+    def build(cls, tokenizer: PreTrainedTokenizerBase) -> Skeleton:
+        def ids(text: str) -> list[int]:
+            return tokenizer.encode(text, add_special_tokens=False)
+
+        skeleton = cls(
+            open_who=ids('{"who":'),
+            who_open=[ids(' ["'), ids(' [], "what": "')],
+            who_close=[ids('", "'), ids('"], "what": "')],
+            what_close=ids('", "when":'),
+            when_open=[ids(' "'), ids(' null, "where":')],
+            when_close=ids('", "where":'),
+            where_open=[ids(' ["'), ids(" []}")],
+            where_close=[ids('", "'), ids('"]}')],
+        )
+        decisions = (skeleton.who_open, skeleton.who_close, skeleton.when_open, skeleton.where_open, skeleton.where_close)
+        for options in decisions:
+            if len({option[0] for option in options}) != len(options):
+                raise ValueError("this tokenizer merges the JSON skeleton's options; the engine cannot tell them apart")
+        return skeleton
+
+
+class Decoder:
+    """One request's walk through the skeleton, over the model's KV cache."""
+
+    def __init__(self, engine: Engine, cache: DynamicCache, logits: torch.Tensor) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.logits = logits
+        self.generated = 0
+
+    def feed(self, ids: list[int]) -> None:
+        self.logits = self.engine.forward(ids, self.cache)
+
+    def choose(self, options: list[list[int]]) -> int:
+        """Pick the option whose first token the model scores highest, and write it."""
+        index = int(torch.argmax(self.logits[[option[0] for option in options]]))
+        self.generated += 1
+        self.feed(options[index])
+        return index
+
+    def span(
+        self, constraint: SpanConstraint, closers: list[list[int]], max_tokens: int, max_words: int | None = None
+    ) -> int:
+        """Decode one value under ``constraint`` until the model writes a closer; return its index.
+
+        Past ``max_tokens`` (or ``max_words``) the value is closed as soon as it ends on a word;
+        a value that cannot be closed within a few more tokens is ``ABANDONED``, with nothing
+        written after it: the caller drops it and writes what follows.
+        """
+        closer_by_token = {closer[0]: index for index, closer in enumerate(closers)}
+        steps = 0
+        while True:
+            over_limit = steps >= max_tokens or (max_words is not None and constraint.words() >= max_words)
+            closable = constraint.can_close()
+            if over_limit and not closable and steps >= max_tokens + 8:
+                return ABANDONED
+            allowed = {} if (over_limit and closable) else constraint.allowed()
+            candidates = list(allowed) + (list(closer_by_token) if closable else [])
+            if not candidates:
+                return ABANDONED
+            token = candidates[int(torch.argmax(self.logits[candidates]))]
+            self.generated += 1
+            steps += 1
+            if token in allowed:
+                constraint.advance(allowed[token])
+                self.feed([token])
+            else:
+                index = closer_by_token[token]
+                self.feed(closers[index])
+                return index
+
+
+class Engine:
+    """Reads articles with one loaded model, one request at a time (callers queue on a lock)."""
+
+    def __init__(self, loaded: LoadedModel, prompts: Prompts, settings: Settings) -> None:
+        self.loaded = loaded
+        self.prompts = prompts
+        self.settings = settings
+        self.tokenizer = loaded.tokenizer
+        self.skeleton = Skeleton.build(self.tokenizer)
+        self.table = self._token_table()
+        self._lock = threading.Lock()
+        # Everything before the article's user turn is the same for every request, so its KV
+        # cache is computed once here and each request continues from it.
+        conversation = prompts.conversation(ARTICLE_SENTINEL, self.tokenizer)
+        self.prefix_text, self.suffix_text = conversation.split(ARTICLE_SENTINEL)
+        self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
+        self.prefix_cache = DynamicCache()
+        with torch.inference_mode():
+            self.prefix_logits = self.forward(self.prefix_ids, self.prefix_cache)
+
+    def _rewind(self) -> None:
+        """Drop whatever the last request added to the shared prefix cache."""
+        extra = self.prefix_cache.get_seq_length() - len(self.prefix_ids)
+        if extra > 0:
+            self.prefix_cache.crop(-extra)
+
+    @property
+    def model_name(self) -> str:
+        return self.loaded.name
+
+    def _token_table(self) -> TokenTable:
+        # Decode each token after a plain letter and drop the letter, so tokenizers that hide a
+        # token's leading space when it is decoded alone (SentencePiece) still show it.
+        anchor = self.tokenizer.encode("a", add_special_tokens=False)[-1]
+        special = set(self.tokenizer.all_special_ids)
+        texts = self.tokenizer.batch_decode([[anchor, token] for token in range(len(self.tokenizer))])
+        return TokenTable.from_texts(
+            (token, text[1:]) for token, text in enumerate(texts) if token not in special and text.startswith("a")
+        )
+
+    def forward(self, ids: list[int], cache: DynamicCache) -> torch.Tensor:
+        """Feed ``ids`` after what ``cache`` holds; return the scores for the next token."""
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.loaded.device)
+        output = self.loaded.model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
+        return output.logits[0, -1].float().cpu()
+
+    def window(self, text: str) -> tuple[int, int, bool]:
+        """How much of ``text`` the model reads, lead first: (characters, tokens, truncated).
+
+        The cut falls at a sentence end (or at least a word end) within the token budget.
+        """
+        budget = self.settings.window_tokens
+        head = text[: budget * 12]  # enough characters for the budget; tokenising a whole long text is waste
+        offsets = self.tokenizer(head, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(offsets) <= budget and len(head) == len(text):
+            return len(text), len(offsets), False
+        limit = offsets[budget - 1][1] if len(offsets) >= budget else len(head)
+        cut = max(text.rfind(mark, 0, limit) + 1 for mark in (". ", ".\n", "\n"))
+        if cut < limit * 0.6:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        return cut, len(self.tokenizer.encode(text[:cut], add_special_tokens=False)), True
+
+    def read(self, article: Article) -> Draft:
+        started = time.perf_counter()
+        cut, window_tokens, truncated = self.window(article.text)
+        title = (article.title or "").strip()
+        text_offset = len(title) + 2 if title else 0
+        source = f"{title}\n\n{article.text[:cut]}" if title else article.text[:cut]
+        user = self.prompts.user(article.text[:cut], title or None, article.published)
+        request_ids = self.tokenizer.encode(user + self.suffix_text, add_special_tokens=False) + self.skeleton.open_who
+        timings = {"window": (time.perf_counter() - started) * 1000}
+        in_text = (text_offset, len(source))
+        skeleton, settings = self.skeleton, self.settings
+
+        with self._lock, torch.inference_mode():
+            self._rewind()
+            try:
+                tick = time.perf_counter()
+                decoder = Decoder(self, self.prefix_cache, self.prefix_logits)
+                decoder.feed(request_ids)
+                timings["prefill"] = (time.perf_counter() - tick) * 1000
+                tick = time.perf_counter()
+                who = self._items(decoder, source, in_text, skeleton.who_open, skeleton.who_close)
+                what = self._value(
+                    decoder, SpanConstraint.over(source, self.table), skeleton.what_close, text_offset,
+                    max_tokens=2 * settings.max_what_words, max_words=settings.max_what_words,
+                )
+                when = None
+                if decoder.choose(skeleton.when_open) == 0:
+                    when = self._value(
+                        decoder, SpanConstraint.over(source, self.table, in_text), skeleton.when_close, text_offset,
+                        max_tokens=settings.max_span_tokens,
+                    )
+                where = self._items(decoder, source, in_text, skeleton.where_open, skeleton.where_close)
+                timings["decode"] = (time.perf_counter() - tick) * 1000
+            finally:
+                self._rewind()
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Draft(
+            who=who, what=what, when=when, where=where, source=source, text_offset=text_offset,
+            window_chars=cut, window_tokens=window_tokens, truncated=truncated,
+            prompt_tokens=len(self.prefix_ids) + len(request_ids), generated_tokens=decoder.generated,
+            timings_ms={name: round(value, 1) for name, value in timings.items()},
+        )
+
+    def _value(
+        self, decoder: Decoder, constraint: SpanConstraint, closer: list[int], prefer_from: int,
+        max_tokens: int, max_words: int | None = None,
+    ) -> Span | None:
+        """A single copied value followed by ``closer``."""
+        if decoder.span(constraint, [closer], max_tokens, max_words) == ABANDONED:
+            decoder.feed(closer)
+            return None
+        return self._finish(constraint, prefer_from)
+
+    def _items(
+        self,
+        decoder: Decoder,
+        source: str,
+        region: tuple[int, int],
+        opening: list[list[int]],
+        closing: list[list[int]],
+    ) -> list[Span]:
+        """A list of copied values: the model decides whether it has items and when it ends."""
+        items: list[Span] = []
+        if decoder.choose(opening) != 0:
+            return items
+        for count in range(1, self.settings.max_items + 1):
+            last = count == self.settings.max_items
+            constraint = SpanConstraint.over(source, self.table, region)
+            # At the item limit only the end of the list may follow.
+            closed = decoder.span(constraint, [closing[1]] if last else closing, self.settings.max_span_tokens)
+            if closed == ABANDONED:
+                decoder.feed(closing[1])
+                break
+            span = self._finish(constraint, prefer_from=region[0])
+            if span and all(span.text.lower() != item.text.lower() for item in items):
+                items.append(span)
+            if last or closed == 1:
+                break
+        return items
+
+    @staticmethod
+    def _finish(constraint: SpanConstraint, prefer_from: int) -> Span | None:
+        """The finished value at its first whole-word occurrence, preferring the article text."""
+        positions = constraint.closed_positions()
+        if not positions:
+            return None
+        in_text = [position for position in positions if position >= prefer_from]
+        return Span(constraint.value, (in_text or positions)[0])

@@ -1,0 +1,77 @@
+"""Prompt templates from ``prompts/``, rendered with the schema's own field descriptions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING
+
+from service.schemas import ANSWER_FIELDS, Summary
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+TEMPLATE_FILES = ("system.txt", "user.txt", "example.json", "completion.txt")
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The rendered, fixed parts of the prompt and the template for each article."""
+
+    system: str
+    user_template: Template
+    example_user: str
+    example_answer: str
+    completion_template: Template
+    version: str
+
+    def user(self, article: str, title: str | None, published: str | None) -> str:
+        return render_user(self.user_template, article, title, published)
+
+    def conversation(self, user: str, tokenizer: PreTrainedTokenizerBase) -> str:
+        """The whole prompt up to where the answer starts: the model's chat format if it has
+        one (instruction-tuned models), else the plain completion template (base models)."""
+        if tokenizer.chat_template:
+            messages = [
+                {"role": "system", "content": self.system},
+                {"role": "user", "content": self.example_user},
+                {"role": "assistant", "content": self.example_answer},
+                {"role": "user", "content": user},
+            ]
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.completion_template.substitute(
+            system=self.system, example_user=self.example_user, example_answer=self.example_answer, user=user
+        )
+
+
+def render_user(template: Template, article: str, title: str | None, published: str | None) -> str:
+    return template.substitute(title=title or "(none)", published=published or "(unknown)", article=article)
+
+
+def field_lines() -> str:
+    """One line per answer field, taken from the pydantic schema's descriptions."""
+    fields = Summary.model_fields
+    return "\n".join(f'- "{name}": {fields[name].description}' for name in ANSWER_FIELDS)
+
+
+def answer_json(answer: dict[str, object]) -> str:
+    """The answer JSON exactly as the engine writes its skeleton (same key order and separators)."""
+    return json.dumps({name: answer.get(name) for name in ANSWER_FIELDS}, ensure_ascii=False)
+
+
+def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:
+    raw = {name: (directory / name).read_text(encoding="utf-8") for name in TEMPLATE_FILES}
+    user_template = Template(raw["user.txt"].strip())
+    example = json.loads(raw["example.json"])
+    return Prompts(
+        system=Template(raw["system.txt"].strip()).substitute(fields=field_lines()),
+        user_template=user_template,
+        example_user=render_user(user_template, example["text"], example.get("title"), example.get("published_at")),
+        example_answer=answer_json(example["answer"]),
+        completion_template=Template(raw["completion.txt"].rstrip("\n")),
+        version=hashlib.sha256("".join(raw[name] for name in TEMPLATE_FILES).encode()).hexdigest()[:8],
+    )

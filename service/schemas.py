@@ -1,0 +1,98 @@
+"""The pydantic contract of the API: what a client sends and what it gets back.
+
+Field descriptions here are also rendered into the model's prompt (see ``service.prompts``),
+so the documentation a client reads and the instructions the model reads cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EXAMPLE_TEXT = (
+    "Firefighters rescued 14 people from a burning apartment block in Lyon on Tuesday night, "
+    "the city's fire service said. Captain Marie Dubois said the fire started in a kitchen on "
+    "the third floor shortly after 10pm."
+)
+
+
+class SummaryRequest(BaseModel):
+    """A news article to summarise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The article text, plain text.", examples=[EXAMPLE_TEXT])
+    title: str | None = Field(None, description="Headline, if known.", examples=["Fourteen rescued from Lyon fire"])
+    published_at: dt.date | dt.datetime | None = Field(
+        None,
+        description="Publication date or datetime (ISO 8601); relative dates are resolved against it.",
+        examples=["2024-03-05"],
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_content(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is empty or only whitespace")
+        return text
+
+
+class Item(BaseModel):
+    """An answer copied from the article, with its character offsets in ``text``."""
+
+    text: str = Field(description="The answer as written in the article.")
+    start: int | None = Field(None, ge=0, description="Offset of the first character in the request's text.")
+    end: int | None = Field(None, ge=0, description="Offset just past the last character: text[start:end] == item.text.")
+
+
+class When(Item):
+    """A time expression from the article and the calendar date it refers to."""
+
+    date: dt.date | None = Field(None, description="The date the expression refers to (ISO YYYY-MM-DD), if it can be worked out.")
+
+
+class Summary(BaseModel):
+    """The main event of the article."""
+
+    who: list[Item] = Field(description="The people or organisations that are the main actors of the event, named as in the article.")
+    what: Item = Field(description="What happened: one short headline-like description of the main event.")
+    when: When | None = Field(description="When the main event happened, as written in the article (a date, day or time).")
+    where: list[Item] = Field(description="The places where the main event happened, as named in the article.")
+    model: str = Field(description="The model that produced the answer.")
+    prompt_version: str = Field(description="Version of the prompt templates used.")
+    timings_ms: dict[str, float] = Field(description="Time spent per stage, in milliseconds.")
+    warnings: list[str] = Field(default_factory=list, description="Anything the client should know, e.g. truncation.")
+
+    model_config = ConfigDict(protected_namespaces=())
+
+
+SUMMARY_EXAMPLE = {
+    "who": [{"text": "Firefighters", "start": 0, "end": 12}],
+    "what": {"text": "Firefighters rescued 14 people from a burning apartment block", "start": 0, "end": 61},
+    "when": {"text": "Tuesday night", "start": 73, "end": 86, "date": "2024-03-05"},
+    "where": [{"text": "Lyon", "start": 65, "end": 69}],
+    "model": "SmolLM2-135M-Instruct",
+    "prompt_version": "b3abc799",
+    "timings_ms": {"window": 1.2, "prefill": 310.2, "decode": 640.8, "total": 962.5},
+    "warnings": [],
+}
+
+# Which Summary fields the model answers, in the order it answers them.
+ANSWER_FIELDS = ("who", "what", "when", "where")
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (media type application/problem+json)."""
+
+    type: str = Field("about:blank", description="A URI identifying the problem type.")
+    title: str = Field(description="Short summary of the problem type.", examples=["Unprocessable Content"])
+    status: int = Field(description="The HTTP status code.", examples=[422])
+    detail: str | None = Field(None, description="What went wrong with this request.", examples=["text: text is empty or only whitespace"])
+    errors: list[dict[str, str]] | None = Field(None, description="Per-field validation errors, when there are any.")
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' when alive or ready, else what it is waiting for.", examples=["ok"])
+    model: str | None = Field(None, description="The loaded model, once ready.")
+    load_seconds: float | None = Field(None, description="Seconds the model took to load.")

@@ -1,0 +1,51 @@
+"""Configuration: environment variables prefixed ``SUMMARIZER_`` (CLI flags override them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "default"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "news-summarizer"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with the default a first-time user should get."""
+
+    model_config = SettingsConfigDict(env_prefix="SUMMARIZER_", extra="ignore")
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=(
+            "Model to run: 'default' (the embedded SmolLM2-135M-Instruct GGUF), a local folder, "
+            "a .gguf file, or a Hugging Face hub id already in the local cache."
+        ),
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where converted GGUF weights are cached so later starts are fast.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_text_chars: int = Field(200_000, ge=1, description="Longest accepted article text (413 beyond).")
+    window_tokens: int = Field(
+        320, ge=32, description="Article tokens the model reads, lead first; the rest is truncated."
+    )
+    max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
+    max_span_tokens: int = Field(16, ge=1, description="Most tokens in one who/when/where item.")
+    max_what_words: int = Field(25, ge=1, description="Most words in the what description.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (e.g. CLI) values taking precedence."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

@@ -1,0 +1,61 @@
+"""The one path from a request to a Summary: read with the engine, then ground and validate."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from service.engine import Article, Engine
+from service.grounding import ground
+from service.loader import load_model
+from service.prompts import load_prompts
+from service.schemas import Summary, SummaryRequest
+from service.settings import Settings
+
+
+class Summarizer:
+    """Turns article requests into validated, grounded summaries with one loaded model."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def load(cls, settings: Settings) -> Summarizer:
+        return cls(Engine(load_model(settings), load_prompts(), settings))
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def load_seconds(self) -> float:
+        return self.engine.loaded.load_seconds
+
+    def summarize(self, request: SummaryRequest) -> Summary:
+        published = publication_date(request.published_at)
+        article = Article(text=request.text, title=request.title, published=published.isoformat() if published else None)
+        draft = self.engine.read(article)
+        who, what, when, where = ground(draft, request.text, published)
+        warnings = []
+        if draft.truncated:
+            warnings.append(
+                f"article truncated to {draft.window_tokens} tokens: the model read the first "
+                f"{draft.window_chars} of {len(request.text)} characters"
+            )
+        if not what.text:
+            warnings.append("no event description could be copied from the article")
+        return Summary(
+            who=who,
+            what=what,
+            when=when,
+            where=where,
+            model=self.model_name,
+            prompt_version=self.engine.prompts.version,
+            timings_ms=draft.timings_ms,
+            warnings=warnings,
+        )
+
+
+def publication_date(published_at: dt.date | dt.datetime | None) -> dt.date | None:
+    if isinstance(published_at, dt.datetime):
+        return published_at.date()
+    return published_at

@@ -1,0 +1,200 @@
+"""The HTTP API end to end, on the real embedded model: real articles in, grounded summaries out."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from litestar.testing import TestClient
+
+from service.app import create_app
+from service.schemas import Summary
+from service.settings import Settings
+from service.summarizer import Summarizer
+from tests.conftest import dev_articles, request_body
+
+PROBLEM = "application/problem+json"
+
+
+def assert_grounded(summary: dict, text: str) -> None:
+    """Every who/when/where item is a verbatim span of the text at its offsets."""
+    Summary.model_validate(summary)
+    items = summary["who"] + summary["where"] + ([summary["when"]] if summary["when"] else [])
+    for item in items:
+        assert item["start"] is not None, item
+        assert text[item["start"] : item["end"]] == item["text"], item
+    what = summary["what"]
+    if what["start"] is not None:
+        assert text[what["start"] : what["end"]] == what["text"]
+
+
+@pytest.mark.parametrize("index", [0, 4, 9])
+def test_real_article_gives_a_grounded_summary(client: TestClient, index: int):
+    article = dev_articles()[index]
+    response = client.post("/v1/summaries", json=request_body(article))
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert_grounded(summary, article["text"])
+    assert summary["who"] or summary["where"], "a news article names someone or somewhere"
+    assert summary["what"]["text"]
+    assert summary["model"] == "SmolLM2-135M-Instruct"
+    assert set(summary["timings_ms"]) >= {"prefill", "decode", "total"}
+
+
+def test_plain_text_body_is_the_article_text(client: TestClient):
+    article = dev_articles()[3]
+    response = client.post("/v1/summaries", content=article["text"].encode(), headers={"content-type": "text/plain"})
+    assert response.status_code == 200, response.text
+    assert_grounded(response.json(), article["text"])
+
+
+def test_when_date_uses_the_publication_date(client: TestClient):
+    text = (
+        "Police in Leeds arrested two men on Tuesday after a jewellery shop on Briggate was robbed, "
+        "West Yorkshire Police said. Nobody was injured."
+    )
+    response = client.post("/v1/summaries", json={"text": text, "published_at": "2023-05-17"})
+    assert response.status_code == 200, response.text
+    when = response.json()["when"]
+    assert when is not None and "Tuesday" in when["text"]
+    assert when["date"] == "2023-05-16"
+
+
+def test_long_article_is_read_lead_first_and_truncation_is_reported(client: TestClient):
+    article = dev_articles()[0]
+    long_text = article["text"] + ("\n\nMore background paragraph with no news in it at all." * 400)
+    response = client.post("/v1/summaries", json={"text": long_text, "title": article["title"]})
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert any(warning.startswith("article truncated to") for warning in summary["warnings"])
+    assert_grounded(summary, long_text)
+
+
+def test_short_article_has_no_warnings(client: TestClient):
+    response = client.post("/v1/summaries", json={"text": "Rain fell on Paris on Monday, Meteo France said."})
+    assert response.status_code == 200
+    assert response.json()["warnings"] == []
+
+
+# Bad input: one documented 4xx each, always problem+json.
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_malformed_json_is_400(client: TestClient):
+    response = client.post("/v1/summaries", content=b'{"text": "unterminated', headers={"content-type": "application/json"})
+    assert "malformed JSON" in assert_problem(response, 400)["detail"]
+
+
+def test_invalid_utf8_is_400(client: TestClient):
+    response = client.post("/v1/summaries", content=b"caf\xe9 opened", headers={"content-type": "text/plain"})
+    assert "UTF-8" in assert_problem(response, 400)["detail"]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t  "])
+def test_empty_or_whitespace_text_is_422(client: TestClient, text: str):
+    body = assert_problem(client.post("/v1/summaries", json={"text": text}), 422)
+    assert body["errors"][0]["field"] == "text"
+
+
+def test_empty_plain_text_body_is_422(client: TestClient):
+    assert_problem(client.post("/v1/summaries", content=b"", headers={"content-type": "text/plain"}), 422)
+
+
+@pytest.mark.parametrize("payload", [{"text": 42}, {"title": "no text"}, ["a list"], {"text": "ok", "published_at": "someday"}])
+def test_wrong_shape_or_types_are_422(client: TestClient, payload):
+    assert_problem(client.post("/v1/summaries", json=payload), 422)
+
+
+def test_unknown_field_is_422(client: TestClient):
+    body = assert_problem(client.post("/v1/summaries", json={"text": "Rain.", "body": "x"}), 422)
+    assert body["errors"][0]["field"] == "body"
+
+
+def test_text_over_the_limit_is_413(summarizer):
+    app = create_app(Settings(max_text_chars=100), summarizer=summarizer)
+    with TestClient(app) as small:
+        response = small.post("/v1/summaries", json={"text": "word " * 30})
+    assert "limit is 100" in assert_problem(response, 413)["detail"]
+
+
+def test_body_over_the_byte_limit_is_413(summarizer):
+    app = create_app(Settings(max_text_chars=100), summarizer=summarizer)
+    with TestClient(app) as small:
+        response = small.post("/v1/summaries", content=b"x" * 200_000, headers={"content-type": "text/plain"})
+    assert_problem(response, 413)
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "multipart/form-data; boundary=x", ""])
+def test_unsupported_media_type_is_415(client: TestClient, content_type: str):
+    response = client.post("/v1/summaries", content=b"<article/>", headers={"content-type": content_type})
+    assert_problem(response, 415)
+
+
+def test_unknown_route_is_404_problem(client: TestClient):
+    assert_problem(client.get("/v2/nothing"), 404)
+
+
+# Health, readiness, docs.
+
+
+def test_healthz_and_readyz_when_loaded(client: TestClient):
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ok" and ready["model"] == "SmolLM2-135M-Instruct"
+
+
+def test_readyz_and_summaries_are_503_while_the_model_is_loading(monkeypatch):
+    release = threading.Event()
+
+    def slow_load(settings):  # stands in for a model that takes a while to load
+        release.wait(timeout=30)
+        raise RuntimeError("test over")
+
+    monkeypatch.setattr(Summarizer, "load", staticmethod(slow_load))
+    app = create_app(Settings())
+    try:
+        with TestClient(app) as loading:
+            ready = loading.get("/readyz")
+            summary = loading.post("/v1/summaries", json={"text": "Rain fell on Paris."})
+    finally:
+        release.set()
+    assert "still loading" in assert_problem(ready, 503)["detail"]
+    assert ready.headers["retry-after"]
+    assert_problem(summary, 503)
+
+
+def test_a_model_that_cannot_load_is_reported_by_readyz(tmp_path):
+    app = create_app(Settings(model=str(tmp_path / "missing.gguf")))
+    with TestClient(app) as broken:
+        app.state.runtime._thread.join(timeout=10)
+        body = assert_problem(broken.get("/readyz"), 503)
+        summary = broken.post("/v1/summaries", json={"text": "Rain."})
+    assert "does not exist" in body["detail"]
+    assert_problem(summary, 503)
+
+
+def test_docs_ui_loads_only_local_assets(client: TestClient):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert not re.search(r"(src|href)=['\"]https?://", page.text), "the docs UI must not need the internet"
+    for asset in re.findall(r"(?:src|href)=\"(/static/[^\"]+)\"", page.text):
+        assert client.get(asset).status_code == 200
+
+
+def test_openapi_spec_documents_the_endpoint_with_examples(client: TestClient):
+    spec = client.get("/docs/openapi.json").json()
+    operation = spec["paths"]["/v1/summaries"]["post"]
+    body = operation["requestBody"]["content"]
+    assert {"application/json", "text/plain"} <= set(body)
+    assert body["application/json"]["examples"]["article"]["value"]["text"]
+    assert operation["responses"]["200"]["content"]["application/json"]["examples"]
+    for status in ("400", "413", "415", "422", "503"):
+        assert "application/problem+json" in operation["responses"][status]["content"]
