@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--title", help="the article's headline")
     summarize.add_argument("--published-at", help="publication date, ISO 8601")
     add_model_options(summarize)
+
+    evaluate = commands.add_parser("eval", help="score the pipeline on a Giveme5W1H-style gold file")
+    evaluate.add_argument("gold", type=Path, help="gold JSONL (title, description, text, date_publish, gold)")
+    evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads)")
+    evaluate.add_argument("--limit", type=int, help="only the first N articles")
+    add_model_options(evaluate)
     return parser
 
 
@@ -61,6 +67,22 @@ def summarize(settings: Settings, args: argparse.Namespace) -> None:
     print(summary.model_dump_json(indent=2))
 
 
+def evaluate(settings: Settings, args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from service import evaluation
+    from service.summarizer import Summarizer
+
+    rows = evaluation.read_rows(args.gold)[: args.limit]
+    summarizer = Summarizer.load(settings)
+    outcome = evaluation.run(tqdm(rows, desc="articles", unit="article"), summarizer.summarize)
+    if args.out:
+        evaluation.write_predictions(args.out, outcome)
+    for failure in outcome.failed:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(json.dumps({"model": summarizer.model_name} | evaluation.report(rows, outcome)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -70,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         resolve_source(settings.model)  # a missing model is a start-up error, before anything loads
         if args.command == "serve":
             serve(settings)
+        elif args.command == "eval":
+            evaluate(settings, args)
         else:
             summarize(settings, args)
     except ModelNotFoundError as error:

@@ -1,0 +1,169 @@
+"""``summarizer eval``: run the real pipeline over a Giveme5W1H-style gold file and score it.
+
+The metric is the one of the project's reference scorer (``shared/tools/score5w.py``):
+SQuAD-style token F1 of the joined prediction against the best single gold phrase or the union
+of gold phrases. No published package implements this exact variant, so it is written out here,
+line for line the same, and a test checks both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import statistics
+import string
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service.schemas import Summary, SummaryRequest
+
+FIELDS = ("who", "what", "when", "where")
+ARTICLES = {"a", "an", "the"}
+
+
+def norm_tokens(text: str) -> list[str]:
+    text = text.lower()
+    text = "".join(ch if ch not in string.punctuation and ch not in "‘’“”" else " " for ch in text)
+    return [token for token in text.split() if token not in ARTICLES]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    predicted, expected = norm_tokens(prediction), norm_tokens(gold)
+    if not predicted or not expected:
+        return 0.0
+    common = sum((collections.Counter(predicted) & collections.Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def flat(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, dict):
+        return flat(value.get("text") or value.get("value") or value.get("name"))
+    return [text for item in value for text in flat(item)]  # type: ignore[union-attr]
+
+
+def score(gold_rows: Iterable[dict], predictions: dict[str, dict]) -> dict[str, float | int | None]:
+    """Per-field F1, their mean, grounded share and when_date accuracy, as score5w.py computes them."""
+    scores: dict[str, list[float]] = {name: [] for name in FIELDS}
+    grounded = [0, 0]
+    dates = [0, 0]
+    missing = 0
+    count = 0
+    for row in gold_rows:
+        count += 1
+        answer = predictions.get(row["id"])
+        if answer is None:
+            missing += 1
+            answer = {}
+        source = (row["title"] + "\n" + row["description"] + "\n" + row["text"]).lower()
+        for name in FIELDS:
+            golds = [phrase["text"] for phrase in row["gold"][name]]
+            if not golds:
+                continue
+            items = flat(answer.get(name))
+            joined = " ; ".join(items)
+            candidates = golds + [" ".join(golds)]
+            scores[name].append(max(token_f1(joined, gold) for gold in candidates) if joined else 0.0)
+            if name == "when" and "when_date" in answer:
+                gold_dates = {phrase["date"][:10] for phrase in row["gold"]["when"] if phrase.get("date")}
+                if gold_dates:
+                    dates[1] += 1
+                    dates[0] += str(answer.get("when_date") or "")[:10] in gold_dates
+            if name in ("who", "where"):
+                for item in items:
+                    grounded[1] += 1
+                    grounded[0] += item.strip().lower() in source
+    result: dict[str, float | int | None] = {name: round(sum(v) / len(v), 3) for name, v in scores.items()}
+    result["mean_f1"] = round(sum(result[name] for name in FIELDS) / 4, 3)  # type: ignore[misc]
+    result["grounded"] = round(grounded[0] / grounded[1], 3) if grounded[1] else None
+    if dates[1]:
+        result["when_date"] = round(dates[0] / dates[1], 3)
+    result["articles"] = count
+    result["missing"] = missing
+    return result
+
+
+def article_request(row: dict) -> SummaryRequest:
+    """A gold row as the service receives an article: headline, lead, then body text."""
+    text = row["text"]
+    lead = (row.get("description") or "").strip()
+    if lead and lead[:60] not in text:
+        text = f"{lead}\n\n{text}"
+    return SummaryRequest(text=text, title=row.get("title") or None, published_at=publication_date(row))
+
+
+def publication_date(row: dict) -> dt.date | None:
+    """The row's publication date; some rows carry "None" or nothing."""
+    try:
+        return dt.date.fromisoformat(str(row.get("date_publish") or "")[:10])
+    except ValueError:
+        return None
+
+
+def prediction(row_id: str, summary: Summary) -> dict:
+    """One line of a predictions file, in the format score5w.py reads."""
+    return {
+        "id": row_id,
+        "answer": {
+            "who": [item.text for item in summary.who],
+            "what": summary.what.text,
+            "when": summary.when.text if summary.when else None,
+            "when_date": summary.when.date.isoformat() if summary.when and summary.when.date else None,
+            "where": [item.text for item in summary.where],
+        },
+    }
+
+
+@dataclass
+class EvalRun:
+    predictions: dict[str, dict] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+    valid: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def run(rows: Iterable[dict], summarize: Callable[[SummaryRequest], Summary]) -> EvalRun:
+    """Summarise every row with ``summarize`` (SummaryRequest -> Summary), timing each."""
+    outcome = EvalRun()
+    for row in rows:
+        started = time.perf_counter()
+        try:
+            summary = Summary.model_validate(summarize(article_request(row)).model_dump())
+        except (ValidationError, ValueError) as error:
+            outcome.failed.append(f"{row['id']}: {error}")
+            continue
+        outcome.seconds.append(time.perf_counter() - started)
+        outcome.valid += 1
+        outcome.predictions[row["id"]] = prediction(row["id"], summary)["answer"]
+    return outcome
+
+
+def report(rows: list[dict], outcome: EvalRun) -> dict[str, float | int | None]:
+    result = score(rows, outcome.predictions)
+    result["schema_valid"] = round(outcome.valid / len(rows), 3) if rows else None
+    if outcome.seconds:
+        result["median_s"] = round(statistics.median(outcome.seconds), 2)
+        result["mean_s"] = round(statistics.fmean(outcome.seconds), 2)
+    return result
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def write_predictions(path: Path, outcome: EvalRun) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for row_id, answer in outcome.predictions.items():
+            out.write(json.dumps({"id": row_id, "answer": answer}, ensure_ascii=False) + "\n")
