@@ -54,33 +54,37 @@ def is_word_end(source: str, position: int) -> bool:
 class SpanConstraint:
     """Tracks one value being generated as a growing substring of ``source``.
 
-    ``starts`` are the positions a value may begin at (word starts within the allowed region).
+    ``ranges`` are the (start, end) stretches of the source a value may be copied from. A free
+    constraint lets the value start at any of them and stop at any word end before ``end``; an
+    exact one (candidate spans) only lets it stop at ``end``.
     """
 
     source: str
     table: TokenTable
-    starts: list[int]
+    ranges: list[tuple[int, int]]
+    exact: bool = False
     value: str = ""
-    positions: list[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.positions = list(self.starts)
 
     @classmethod
     def over(cls, source: str, table: TokenTable, region: tuple[int, int] | None = None) -> SpanConstraint:
-        """A constraint whose values start at word starts within ``region`` of ``source``."""
+        """Values that start at any word start within ``region`` and stay inside it."""
         begin, end = region or (0, len(source))
-        return cls(source, table, [p for p in range(begin, end) if is_word_start(source, p)])
+        return cls(source, table, [(p, end) for p in range(begin, end) if is_word_start(source, p)])
+
+    @classmethod
+    def among(cls, source: str, table: TokenTable, spans: list[tuple[int, int]]) -> SpanConstraint:
+        """Values that are exactly one of the candidate ``spans``."""
+        return cls(source, table, sorted(set(spans)), exact=True)
 
     def allowed(self) -> dict[int, str]:
         """Tokens that keep the value a substring of the source, with the text each adds."""
         allowed: dict[int, str] = {}
         source, table, offset = self.source, self.table, len(self.value)
-        for position in self.positions:
-            begin = position + offset
-            for end in range(begin + 1, min(begin + table.max_chars, len(source)) + 1):
-                piece = source[begin:end]
-                if FORBIDDEN_CHARS & set(piece[-1]):
+        for start, end in self.ranges:
+            begin = start + offset
+            for stop in range(begin + 1, min(begin + table.max_chars, end) + 1):
+                piece = source[begin:stop]
+                if piece[-1] in FORBIDDEN_CHARS:
                     break
                 token_id = table.token_by_text.get(piece)
                 if token_id is not None:
@@ -89,18 +93,23 @@ class SpanConstraint:
 
     def advance(self, piece: str) -> None:
         offset = len(self.value)
-        self.positions = [p for p in self.positions if self.source.startswith(piece, p + offset)]
-        self.value += piece
-        if not self.positions:
+        kept = [(s, e) for s, e in self.ranges if s + offset + len(piece) <= e and self.source.startswith(piece, s + offset)]
+        if not kept:
             raise ValueError(f"{piece!r} does not continue {self.value!r} anywhere in the source")
+        self.ranges = kept
+        self.value += piece
+
+    def _closable(self, start: int, end: int) -> bool:
+        stop = start + len(self.value)
+        return stop == end if self.exact else is_word_end(self.source, stop)
 
     def can_close(self) -> bool:
-        """The value may end here: it is non-empty and ends on a whole word somewhere."""
-        return bool(self.value) and any(is_word_end(self.source, p + len(self.value)) for p in self.positions)
+        """The value may end here: it is non-empty and ends where a value may end."""
+        return bool(self.value) and any(self._closable(s, e) for s, e in self.ranges)
 
     def closed_positions(self) -> list[int]:
-        """Where the finished value occurs in the source, ending on a whole word."""
-        return [p for p in self.positions if is_word_end(self.source, p + len(self.value))]
+        """Where the finished value occurs in the source."""
+        return sorted({s for s, e in self.ranges if self._closable(s, e)})
 
     def words(self) -> int:
         return len(self.value.split())

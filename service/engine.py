@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
+from service.candidates import first_time_spans, headline_spans, place_spans
 from service.constraint import SpanConstraint, TokenTable
 from service.loader import LoadedModel
 from service.prompts import Prompts
@@ -99,6 +101,15 @@ class Skeleton:
             if len({option[0] for option in options}) != len(options):
                 raise ValueError("this tokenizer merges the JSON skeleton's options; the engine cannot tell them apart")
         return skeleton
+
+
+def lead_end(source: str, start: int, chars: int) -> int:
+    """End of the lead: the first ``chars`` characters after ``start``, finished to the sentence end."""
+    if len(source) - start <= chars:
+        return len(source)
+    stops = [source.find(mark, start + chars) for mark in (". ", ".\n", "\n")]
+    found = [stop + 1 for stop in stops if stop != -1]
+    return min(found) if found else len(source)
 
 
 class Decoder:
@@ -226,6 +237,9 @@ class Engine:
         request_ids = self.tokenizer.encode(user + self.suffix_text, add_special_tokens=False) + self.skeleton.open_who
         timings = {"window": (time.perf_counter() - started) * 1000}
         in_text = (text_offset, len(source))
+        lead = (text_offset, lead_end(source, text_offset, self.settings.lead_chars))
+        # The event description is copied from the headline, or without one from the first sentence.
+        headline = (0, len(title)) if title else (text_offset, lead_end(source, text_offset, 1))
         skeleton, settings = self.skeleton, self.settings
 
         with self._lock, torch.inference_mode():
@@ -236,18 +250,25 @@ class Engine:
                 decoder.feed(request_ids)
                 timings["prefill"] = (time.perf_counter() - tick) * 1000
                 tick = time.perf_counter()
-                who = self._items(decoder, source, in_text, skeleton.who_open, skeleton.who_close)
+                who = self._items(decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close)
                 what = self._value(
-                    decoder, SpanConstraint.over(source, self.table), skeleton.what_close, text_offset,
-                    max_tokens=2 * settings.max_what_words, max_words=settings.max_what_words,
+                    decoder, SpanConstraint.among(source, self.table, headline_spans(source, headline)),
+                    skeleton.what_close, text_offset, max_tokens=2 * settings.max_what_words, max_words=settings.max_what_words,
                 )
+                # A time expression when the article has one; the model picks which.
                 when = None
-                if decoder.choose(skeleton.when_open) == 0:
+                times = first_time_spans(source, in_text, settings.time_candidates)
+                decoder.feed(skeleton.when_open[0 if times else 1])
+                if times:
                     when = self._value(
-                        decoder, SpanConstraint.over(source, self.table, in_text), skeleton.when_close, text_offset,
+                        decoder, SpanConstraint.among(source, self.table, times), skeleton.when_close, text_offset,
                         max_tokens=settings.max_span_tokens,
                     )
-                where = self._items(decoder, source, in_text, skeleton.where_open, skeleton.where_close)
+                places = place_spans(source, lead)
+                where = self._items(
+                    decoder, lambda: SpanConstraint.among(source, self.table, places) if places else None,
+                    skeleton.where_open, skeleton.where_close,
+                )
                 timings["decode"] = (time.perf_counter() - tick) * 1000
             finally:
                 self._rewind()
@@ -272,28 +293,35 @@ class Engine:
     def _items(
         self,
         decoder: Decoder,
-        source: str,
-        region: tuple[int, int],
+        constraint_for_item: Callable[[], SpanConstraint | None],
         opening: list[list[int]],
         closing: list[list[int]],
     ) -> list[Span]:
-        """A list of copied values: the model decides whether it has items and when it ends."""
+        """A list of copied values: the model decides whether it has items and when it ends.
+
+        With nothing to copy from (``constraint_for_item`` gives None) the list is written empty.
+        """
         items: list[Span] = []
+        first = constraint_for_item()
+        if first is None:
+            decoder.feed(opening[1])
+            return items
         if decoder.choose(opening) != 0:
             return items
+        constraint = first
         for count in range(1, self.settings.max_items + 1):
             last = count == self.settings.max_items
-            constraint = SpanConstraint.over(source, self.table, region)
             # At the item limit only the end of the list may follow.
             closed = decoder.span(constraint, [closing[1]] if last else closing, self.settings.max_span_tokens)
             if closed == ABANDONED:
                 decoder.feed(closing[1])
                 break
-            span = self._finish(constraint, prefer_from=region[0])
+            span = self._finish(constraint, prefer_from=0)
             if span and all(span.text.lower() != item.text.lower() for item in items):
                 items.append(span)
             if last or closed == 1:
                 break
+            constraint = constraint_for_item()  # type: ignore[assignment]
         return items
 
     @staticmethod

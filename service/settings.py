@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     window_tokens: int = Field(
         320, ge=32, description="Article tokens the model reads, lead first; the rest is truncated."
     )
+    lead_chars: int = Field(
+        400, ge=50, description="Characters of the article's lead (finished to a sentence end) that who and where are copied from."
+    )
+    time_candidates: int = Field(5, ge=1, description="How many of the article's first time expressions 'when' is chosen from.")
     max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
     max_span_tokens: int = Field(16, ge=1, description="Most tokens in one who/when/where item.")
     max_what_words: int = Field(25, ge=1, description="Most words in the what description.")

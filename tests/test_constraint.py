@@ -52,8 +52,8 @@ def test_a_sentence_full_stop_cannot_end_a_value():
 def test_region_limits_where_values_may_start():
     title = "Bridge opens"
     source = f"{title}\n\n{SOURCE}"
-    starts = SpanConstraint.over(source, TABLE, (len(title) + 2, len(source))).starts
-    assert min(starts) == len(title) + 2
+    ranges = SpanConstraint.over(source, TABLE, (len(title) + 2, len(source))).ranges
+    assert min(start for start, _ in ranges) == len(title) + 2
 
 
 def test_newlines_and_quotes_never_enter_a_value():
@@ -79,3 +79,19 @@ def test_word_end(source, position, expected):
 
 def test_word_start():
     assert is_word_start("a Porto", 2) and not is_word_start("Porto", 1) and not is_word_start("a  b", 1)
+
+
+def test_candidate_spans_close_only_at_their_own_end():
+    start = SOURCE.index("Porto on Monday")
+    constraint = SpanConstraint.among(SOURCE, TABLE, [(start, start + len("Porto on Monday"))])
+    write(constraint, "Porto", " on")
+    assert not constraint.can_close()
+    write(constraint, " Monday")
+    assert constraint.can_close() and constraint.closed_positions() == [start]
+    assert "." not in constraint.allowed().values()
+
+
+def test_candidate_spans_allow_no_other_start():
+    start = SOURCE.index("Porto")
+    allowed = SpanConstraint.among(SOURCE, TABLE, [(start, start + 5)]).allowed().values()
+    assert set(allowed) == {"Porto"}
