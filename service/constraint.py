@@ -110,6 +110,3 @@ class SpanConstraint:
     def closed_positions(self) -> list[int]:
         """Where the finished value occurs in the source."""
         return sorted({s for s, e in self.ranges if self._closable(s, e)})
-
-    def words(self) -> int:
-        return len(self.value.split())

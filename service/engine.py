@@ -1,12 +1,14 @@
 """Constrained generation: the model fills in the values of a JSON skeleton the engine writes.
 
 The engine writes every key, quote and bracket itself and feeds them to the model in one pass,
-so the model spends its decisions only on values. It makes two kinds of decision:
+so the model spends its decisions only on values. It makes three kinds of decision:
 
-* a choice between skeleton continuations (another list item or the end of the list; a time
-  expression or ``null``), taken from the model's next-token scores;
-* a value, decoded greedily token by token under a ``SpanConstraint``, so that every value is
-  text copied verbatim from the article and ends on a whole word.
+* a choice between skeleton continuations (another list item or the end of the list), taken
+  from the model's next-token scores;
+* a value decoded greedily token by token under a ``SpanConstraint`` (who, where), so that every
+  value is text copied verbatim from the article and ends on a whole word;
+* a pick among whole candidate spans (what: endings of the headline; when: the first time
+  expressions), each scored by the model's mean log-probability in one batched pass.
 
 The KV cache of the fixed prompt prefix (system text and worked example) is computed once and
 reused by every request.
@@ -14,6 +16,7 @@ reused by every request.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -131,19 +134,50 @@ class Decoder:
         self.feed(options[index])
         return index
 
-    def span(
-        self, constraint: SpanConstraint, closers: list[list[int]], max_tokens: int, max_words: int | None = None
-    ) -> int:
+    def pick(self, sequences: list[list[int]]) -> int:
+        """Write whichever of ``sequences`` the model finds most probable, token for token; return its index.
+
+        All are scored in one batched pass over copies of the cache (right-padded: with causal
+        attention, padding after a sequence cannot change the scores of its own tokens).
+        """
+        self.generated += 1
+        if len(sequences) == 1:
+            self.feed(sequences[0])
+            return 0
+        width = max(map(len, sequences))
+        scratch = copy.deepcopy(self.cache)
+        scratch.batch_repeat_interleave(len(sequences))
+        padded = torch.tensor([sequence + [sequence[-1]] * (width - len(sequence)) for sequence in sequences])
+        logits = self.engine.forward_batch(padded, scratch)  # [candidates, width, vocabulary]
+        first = torch.log_softmax(self.logits, -1)
+        rest = torch.log_softmax(logits, -1)
+        # Mean log-probability per token: a plain sum would always favour the shortest candidate
+        # (measured on the dev set: what F1 0.28 with sums, 0.51 with means).
+        scores = [
+            (float(first[sequence[0]]) + sum(float(rest[row, step - 1, sequence[step]]) for step in range(1, len(sequence))))
+            / len(sequence)
+            for row, sequence in enumerate(sequences)
+        ]
+        best = max(range(len(sequences)), key=scores.__getitem__)
+        # Keep the winner's cache row, without its padding, and its next-token scores.
+        scratch.batch_select_indices(torch.tensor([best]))
+        if width > len(sequences[best]):
+            scratch.crop(-(width - len(sequences[best])))
+        self.cache.__dict__.update(scratch.__dict__)
+        self.logits = logits[best, len(sequences[best]) - 1].float().cpu()
+        return best
+
+    def span(self, constraint: SpanConstraint, closers: list[list[int]], max_tokens: int) -> int:
         """Decode one value under ``constraint`` until the model writes a closer; return its index.
 
-        Past ``max_tokens`` (or ``max_words``) the value is closed as soon as it ends on a word;
+        Past ``max_tokens`` the value is closed as soon as it ends on a word;
         a value that cannot be closed within a few more tokens is ``ABANDONED``, with nothing
         written after it: the caller drops it and writes what follows.
         """
         closer_by_token = {closer[0]: index for index, closer in enumerate(closers)}
         steps = 0
         while True:
-            over_limit = steps >= max_tokens or (max_words is not None and constraint.words() >= max_words)
+            over_limit = steps >= max_tokens
             closable = constraint.can_close()
             if over_limit and not closable and steps >= max_tokens + 8:
                 return ABANDONED
@@ -209,6 +243,11 @@ class Engine:
         output = self.loaded.model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
         return output.logits[0, -1].float().cpu()
 
+    def forward_batch(self, input_ids: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
+        """Feed a batch of equal-length sequences after ``cache``; scores at every position."""
+        output = self.loaded.model(input_ids=input_ids.to(self.loaded.device), cache=cache, use_cache=True)
+        return output.logits
+
     def window(self, text: str) -> tuple[int, int, bool]:
         """How much of ``text`` the model reads, lead first: (characters, tokens, truncated).
 
@@ -251,20 +290,18 @@ class Engine:
                 timings["prefill"] = (time.perf_counter() - tick) * 1000
                 tick = time.perf_counter()
                 who = self._items(decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close)
-                what = self._value(
-                    decoder, SpanConstraint.among(source, self.table, headline_spans(source, headline)),
-                    skeleton.what_close, text_offset, max_tokens=2 * settings.max_what_words, max_words=settings.max_what_words,
-                )
+                headlines = [
+                    (start, end) for start, end in headline_spans(source, headline)
+                    if len(source[start:end].split()) <= settings.max_what_words
+                ]
+                what = self._choose(decoder, source, headlines, skeleton.what_close, text_offset)
                 # A time expression when the article has one; the model picks which.
-                when = None
                 times = first_time_spans(source, in_text, settings.time_candidates)
                 decoder.feed(skeleton.when_open[0 if times else 1])
-                if times:
-                    when = self._value(
-                        decoder, SpanConstraint.among(source, self.table, times), skeleton.when_close, text_offset,
-                        max_tokens=settings.max_span_tokens,
-                    )
+                when = self._choose(decoder, source, times, skeleton.when_close, text_offset) if times else None
                 places = place_spans(source, lead)
+                # Places are decoded token by token among the candidates: on the dev set that beat
+                # scoring each candidate whole (where F1 0.66 against 0.60).
                 where = self._items(
                     decoder, lambda: SpanConstraint.among(source, self.table, places) if places else None,
                     skeleton.where_open, skeleton.where_close,
@@ -280,15 +317,20 @@ class Engine:
             timings_ms={name: round(value, 1) for name, value in timings.items()},
         )
 
-    def _value(
-        self, decoder: Decoder, constraint: SpanConstraint, closer: list[int], prefer_from: int,
-        max_tokens: int, max_words: int | None = None,
+    def _choose(
+        self, decoder: Decoder, source: str, spans: list[tuple[int, int]], closer: list[int], prefer_from: int
     ) -> Span | None:
-        """A single copied value followed by ``closer``."""
-        if decoder.span(constraint, [closer], max_tokens, max_words) == ABANDONED:
+        """The candidate span the model finds most probable as a whole value, then ``closer``."""
+        if not spans:
             decoder.feed(closer)
             return None
-        return self._finish(constraint, prefer_from)
+        first_at: dict[str, int] = {}
+        for start, end in sorted(spans, key=lambda span: (span[0] < prefer_from, span[0])):
+            first_at.setdefault(source[start:end], start)
+        texts = list(first_at)
+        encode = self.tokenizer.encode
+        best = decoder.pick([encode(text, add_special_tokens=False) + closer for text in texts])
+        return Span(texts[best], first_at[texts[best]])
 
     def _items(
         self,
