@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from service import __version__
 from service.loader import ModelNotFoundError
-from service.schemas import EXAMPLE_TEXT, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
+from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
 from service.settings import Settings
 from service.summarizer import Summarizer
 
@@ -140,7 +140,7 @@ class SummaryOperation(Operation):
                     examples={
                         "article": Example(
                             summary="An article with title and date",
-                            value={"text": EXAMPLE_TEXT, "title": "Fourteen rescued from Lyon fire", "published_at": "2024-03-06"},
+                            value={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE, "published_at": EXAMPLE_PUBLISHED},
                         )
                     },
                 ),

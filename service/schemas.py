@@ -11,10 +11,13 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EXAMPLE_TEXT = (
-    "Firefighters rescued 14 people from a burning apartment block in Lyon on Tuesday night, "
-    "the city's fire service said. Captain Marie Dubois said the fire started in a kitchen on "
-    "the third floor shortly after 10pm."
+    "A court in The Hague on Wednesday ordered Royal Dutch Shell to cut its carbon emissions by"
+    " 45% by 2030 compared with 2019 levels, in a landmark ruling brought by environmental grou"
+    "ps. Judge Larisa Alwin said the oil company had a duty of care to reduce emissions. Shell "
+    "said it expected to appeal."
 )
+EXAMPLE_TITLE = "Dutch court orders Shell to cut emissions"
+EXAMPLE_PUBLISHED = "2021-05-27"
 
 
 class SummaryRequest(BaseModel):
@@ -23,11 +26,11 @@ class SummaryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(description="The article text, plain text.", examples=[EXAMPLE_TEXT])
-    title: str | None = Field(None, description="Headline, if known.", examples=["Fourteen rescued from Lyon fire"])
+    title: str | None = Field(None, description="Headline, if known.", examples=[EXAMPLE_TITLE])
     published_at: dt.date | dt.datetime | None = Field(
         None,
         description="Publication date or datetime (ISO 8601); relative dates are resolved against it.",
-        examples=["2024-03-05"],
+        examples=[EXAMPLE_PUBLISHED],
     )
 
     @field_validator("text")
@@ -67,15 +70,47 @@ class Summary(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
 
+# A real response of the service to the example request (README and OpenAPI show it).
 SUMMARY_EXAMPLE = {
-    "who": [{"text": "Firefighters", "start": 0, "end": 12}],
-    "what": {"text": "Firefighters rescued 14 people from a burning apartment block", "start": 0, "end": 61},
-    "when": {"text": "Tuesday night", "start": 73, "end": 86, "date": "2024-03-05"},
-    "where": [{"text": "Lyon", "start": 65, "end": 69}],
+    "who": [
+        {
+            "text": "Royal Dutch Shell",
+            "start": 42,
+            "end": 59
+        },
+        {
+            "text": "Larisa Alwin",
+            "start": 190,
+            "end": 202
+        }
+    ],
+    "what": {
+        "text": "Dutch court orders Shell to cut emissions",
+        "start": None,
+        "end": None
+    },
+    "when": {
+        "text": "on Wednesday",
+        "start": 21,
+        "end": 33,
+        "date": "2021-05-26"
+    },
+    "where": [
+        {
+            "text": "The Hague",
+            "start": 11,
+            "end": 20
+        }
+    ],
     "model": "SmolLM2-135M-Instruct",
-    "prompt_version": "b3abc799",
-    "timings_ms": {"window": 1.2, "prefill": 310.2, "decode": 640.8, "total": 962.5},
-    "warnings": [],
+    "prompt_version": "67b5165c",
+    "timings_ms": {
+        "window": 1.2,
+        "prefill": 160.9,
+        "decode": 1507.5,
+        "total": 1669.9
+    },
+    "warnings": []
 }
 
 # Which Summary fields the model answers, in the order it answers them.

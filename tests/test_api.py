@@ -242,3 +242,13 @@ def test_non_english_text_is_summarised_from_its_own_words(client: TestClient):
     response = client.post("/v1/summaries", json={"text": text})
     assert response.status_code == 200, response.text
     assert_grounded(response.json(), text)
+
+
+def test_documented_example_is_what_the_service_really_answers(client: TestClient):
+    from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE
+
+    response = client.post(
+        "/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE, "published_at": EXAMPLE_PUBLISHED}
+    )
+    answer = {name: response.json()[name] for name in ("who", "what", "when", "where")}
+    assert answer == {name: SUMMARY_EXAMPLE[name] for name in ("who", "what", "when", "where")}
