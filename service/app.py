@@ -10,20 +10,23 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import anyio
 from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.config.cors import CORSConfig
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.spec import Components, Example, SecurityScheme, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.static_files import create_static_files_router
 from pydantic import ValidationError
 
 from service import __version__
 from service.loader import ModelNotFoundError
+from service.middleware import RequestTiming, echo_request_id_and_log, rate_limit_identity, request_id, require_api_key
+from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler
 from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
 from service.settings import Settings
 from service.summarizer import Summarizer
@@ -42,6 +45,7 @@ class Runtime:
     settings: Settings
     summarizer: Summarizer | None = None
     error: str | None = None
+    _scheduler: Scheduler | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start_loading(self) -> None:
@@ -65,6 +69,17 @@ class Runtime:
             return self.summarizer
         detail = f"the model failed to load: {self.error}" if self.error else "the model is still loading"
         raise problem(HTTPStatus.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "10"})
+
+    def scheduler(self) -> Scheduler:
+        """The queue in front of the loaded model (503 until the model is ready)."""
+        summarizer = self.ready()
+        if self._scheduler is None:
+            self._scheduler = Scheduler(summarizer, self.settings.max_queue, self.settings.request_timeout_s)
+        return self._scheduler
+
+    def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()
 
 
 def problem(
@@ -158,6 +173,8 @@ def problem_response(description: str) -> ResponseSpec:
 class SummaryController(Controller):
     path = "/v1/summaries"
     tags = ["summaries"]
+    guards = [require_api_key]
+    security = [{"bearer": []}, {"apiKey": []}]
 
     @post(
         "/",
@@ -177,16 +194,41 @@ class SummaryController(Controller):
             ),
             400: problem_response("Malformed JSON or a body that is not UTF-8."),
             413: problem_response("The body or the text is over the size limit."),
+            401: problem_response("API keys are configured and the request carries no valid one."),
             415: problem_response("The body is neither application/json nor text/plain."),
-            422: problem_response("The JSON does not match SummaryRequest, or the text is empty."),
-            503: problem_response("The model is still loading (see Retry-After)."),
+            422: problem_response("The JSON does not match SummaryRequest, or the text is empty or has NUL characters."),
+            429: problem_response("Over the rate limit (see the RateLimit-* and Retry-After headers)."),
+            503: problem_response("The model is loading, or its queue is full (see Retry-After)."),
+            504: problem_response("The summary did not finish within the request deadline."),
         },
     )
     async def create(self, request: Request) -> Summary:
         runtime: Runtime = request.app.state.runtime
         summary_request = await read_summary_request(request, runtime.settings)
-        summarizer = runtime.ready()
-        return await anyio.to_thread.run_sync(summarizer.summarize, summary_request)
+        if runtime.settings.log_articles:
+            log.info("article", extra={"request_id": request_id(request.scope), "text": summary_request.text})
+        scheduler = runtime.scheduler()
+        try:
+            return await scheduler.summarize(summary_request, disconnected=lambda: client_disconnect(request))
+        except QueueFull as error:
+            raise problem(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"the model is busy: {scheduler.max_queue} requests are already waiting; retry later",
+                headers={"Retry-After": "5"},
+            ) from error
+        except DeadlineExceeded as error:
+            raise problem(
+                HTTPStatus.GATEWAY_TIMEOUT, f"the summary took longer than {runtime.settings.request_timeout_s:g} s"
+            ) from error
+        except ClientGone as error:
+            # Nobody is listening any more; the status is for the access log (nginx's 499).
+            raise ProblemDetailsException(status_code=499, title="Client Closed Request", detail="client disconnected") from error
+
+
+async def client_disconnect(request: Request) -> None:
+    """Returns when the client goes away (ASGI sends http.disconnect once the body is read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @get("/healthz", tags=["operations"], summary="Liveness: the process is up")
@@ -216,6 +258,15 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
         standalone_preset_js_url="/static/swagger-ui/swagger-ui-standalone-preset.js",
         favicon="",
     )
+    rate_limit = []
+    if settings.rate_limit_per_minute:
+        rate_limit.append(
+            RateLimitConfig(
+                rate_limit=("minute", settings.rate_limit_per_minute),
+                identifier_for_request=rate_limit_identity,
+                exclude=["/healthz", "/readyz", "/docs", "/static"],
+            ).middleware
+        )
     return Litestar(
         route_handlers=[
             SummaryController,
@@ -224,6 +275,11 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         on_startup=[lambda app: runtime.start_loading()],
+        on_shutdown=[lambda app: runtime.close()],
+        middleware=[RequestTiming(), *rate_limit],
+        before_send=[echo_request_id_and_log],
+        logging_config=None,  # the CLI configures logging (JSON lines); Litestar leaves it alone
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
         state=State({"runtime": runtime}),
         plugins=[
             ProblemDetailsPlugin(
@@ -239,5 +295,11 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             description="Who, what, when and where of a news article, each answer tied to the article's own characters.",
             path="/docs",
             render_plugins=[swagger],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key as a bearer token."),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
         ),
     )

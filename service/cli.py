@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--published-at", help="publication date, ISO 8601")
     add_model_options(summarize)
 
+    batch = commands.add_parser("batch", help="summarise a JSONL of articles into a JSONL of results, resumably")
+    batch.add_argument("input", type=Path, help="JSONL rows with text, and optionally id, title, published_at")
+    batch.add_argument("output", type=Path, help="results are appended here; rerun to resume after a crash")
+    add_model_options(batch)
+
     evaluate = commands.add_parser("eval", help="score the pipeline on a Giveme5W1H-style gold file")
     evaluate.add_argument("gold", type=Path, help="gold JSONL (title, description, text, date_publish, gold)")
     evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads)")
@@ -51,12 +56,33 @@ def read_article(args: argparse.Namespace) -> SummaryRequest:
     return SummaryRequest.model_validate(request.model_dump() | {k: v for k, v in updates.items() if v})
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(json_lines: bool) -> None:
+    """JSON log lines for the server (one object per line, for log shippers); plain text else."""
+    handler = logging.StreamHandler()
+    if json_lines:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(LOG_FORMAT, rename_fields={"levelname": "level", "asctime": "time"}))
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
     from service.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # The app writes its own access log (with request ids); uvicorn's would duplicate it.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 def summarize(settings: Settings, args: argparse.Namespace) -> None:
@@ -65,6 +91,18 @@ def summarize(settings: Settings, args: argparse.Namespace) -> None:
     request = read_article(args)
     summary = Summarizer.load(settings).summarize(request)
     print(summary.model_dump_json(indent=2))
+
+
+def batch(settings: Settings, args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from service.batch import input_rows, run_batch
+    from service.summarizer import Summarizer
+
+    rows = list(input_rows(args.input))
+    summarizer = Summarizer.load(settings)
+    written, skipped = run_batch(tqdm(rows, desc="articles", unit="article"), args.output, summarizer.summarize)
+    print(f"{written} summarised, {skipped} already done, {len(rows)} in {args.input}", file=sys.stderr)
 
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> None:
@@ -85,7 +123,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(json_lines=args.command == "serve")
     options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
     try:
         settings = load_settings(**options)
@@ -94,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             serve(settings)
         elif args.command == "eval":
             evaluate(settings, args)
+        elif args.command == "batch":
+            batch(settings, args)
         else:
             summarize(settings, args)
     except ModelNotFoundError as error:

@@ -35,6 +35,10 @@ ARTICLE_SENTINEL = "\u0000ARTICLE\u0000"
 ABANDONED = -1
 
 
+class Cancelled(Exception):
+    """The request was cancelled (deadline passed or client gone) before it finished."""
+
+
 @dataclass(frozen=True)
 class Article:
     text: str
@@ -118,14 +122,22 @@ def lead_end(source: str, start: int, chars: int) -> int:
 class Decoder:
     """One request's walk through the skeleton, over the model's KV cache."""
 
-    def __init__(self, engine: Engine, cache: DynamicCache, logits: torch.Tensor) -> None:
+    def __init__(
+        self, engine: Engine, cache: DynamicCache, logits: torch.Tensor, cancel: threading.Event | None = None
+    ) -> None:
         self.engine = engine
         self.cache = cache
         self.logits = logits
+        self.cancel = cancel
         self.generated = 0
 
     def feed(self, ids: list[int]) -> None:
+        self._check()
         self.logits = self.engine.forward(ids, self.cache)
+
+    def _check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled
 
     def choose(self, options: list[list[int]]) -> int:
         """Pick the option whose first token the model scores highest, and write it."""
@@ -140,6 +152,7 @@ class Decoder:
         All are scored in one batched pass over copies of the cache (right-padded: with causal
         attention, padding after a sequence cannot change the scores of its own tokens).
         """
+        self._check()
         self.generated += 1
         if len(sequences) == 1:
             self.feed(sequences[0])
@@ -266,7 +279,8 @@ class Engine:
             cut = limit
         return cut, len(self.tokenizer.encode(text[:cut], add_special_tokens=False)), True
 
-    def read(self, article: Article) -> Draft:
+    def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
+        """The model's answer for ``article``; stops with ``Cancelled`` once ``cancel`` is set."""
         started = time.perf_counter()
         cut, window_tokens, truncated = self.window(article.text)
         title = (article.title or "").strip()
@@ -285,7 +299,7 @@ class Engine:
             self._rewind()
             try:
                 tick = time.perf_counter()
-                decoder = Decoder(self, self.prefix_cache, self.prefix_logits)
+                decoder = Decoder(self, self.prefix_cache, self.prefix_logits, cancel)
                 decoder.feed(request_ids)
                 timings["prefill"] = (time.perf_counter() - tick) * 1000
                 tick = time.perf_counter()

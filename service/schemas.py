@@ -38,6 +38,8 @@ class SummaryRequest(BaseModel):
     def _text_has_content(cls, text: str) -> str:
         if not text.strip():
             raise ValueError("text is empty or only whitespace")
+        if "\x00" in text:
+            raise ValueError("text contains NUL characters")
         return text
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
 
@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
     max_span_tokens: int = Field(16, ge=1, description="Most tokens in one who/when/where item.")
     max_what_words: int = Field(25, ge=1, description="Most words in the what description.")
+    max_queue: int = Field(16, ge=1, description="Requests that may wait for or use the model; more get 503.")
+    request_timeout_s: float = Field(60.0, gt=0, description="Deadline of one summary request; past it, 504.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys; when set, /v1 routes need 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
+    )
+    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per minute per API key (or client address); 0 turns it off.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; empty turns CORS off."
+    )
+    log_articles: bool = Field(False, description="Log article text (debugging only; off keeps articles out of logs).")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

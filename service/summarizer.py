@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 from service.engine import Article, Engine
 from service.grounding import ground
@@ -30,10 +31,10 @@ class Summarizer:
     def load_seconds(self) -> float:
         return self.engine.loaded.load_seconds
 
-    def summarize(self, request: SummaryRequest) -> Summary:
+    def summarize(self, request: SummaryRequest, cancel: threading.Event | None = None) -> Summary:
         published = publication_date(request.published_at)
         article = Article(text=request.text, title=request.title, published=published.isoformat() if published else None)
-        draft = self.engine.read(article)
+        draft = self.engine.read(article, cancel)
         who, what, when, where = ground(draft, request.text, published)
         warnings = []
         if draft.truncated:
