@@ -27,7 +27,7 @@ from service import __version__
 from service.loader import ModelNotFoundError
 from service.middleware import RequestTiming, echo_request_id_and_log, rate_limit_identity, request_id, require_api_key
 from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler
-from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
+from service.schemas import TEXT_PATTERN, EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
 from service.settings import Settings
 from service.summarizer import Summarizer
 
@@ -160,7 +160,8 @@ class SummaryOperation(Operation):
                     },
                 ),
                 "text/plain": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING), examples={"article": Example(value=EXAMPLE_TEXT)}
+                    schema=Schema(type=OpenAPIType.STRING, min_length=1, pattern=TEXT_PATTERN),
+                    examples={"article": Example(value=EXAMPLE_TEXT)},
                 ),
             },
         )
@@ -174,7 +175,6 @@ class SummaryController(Controller):
     path = "/v1/summaries"
     tags = ["summaries"]
     guards = [require_api_key]
-    security = [{"bearer": []}, {"apiKey": []}]
 
     @post(
         "/",
@@ -196,7 +196,7 @@ class SummaryController(Controller):
             413: problem_response("The body or the text is over the size limit."),
             401: problem_response("API keys are configured and the request carries no valid one."),
             415: problem_response("The body is neither application/json nor text/plain."),
-            422: problem_response("The JSON does not match SummaryRequest, or the text is empty or has NUL characters."),
+            422: problem_response("The JSON does not match SummaryRequest, or the text is blank."),
             429: problem_response("Over the rate limit (see the RateLimit-* and Retry-After headers)."),
             503: problem_response("The model is loading, or its queue is full (see Retry-After)."),
             504: problem_response("The summary did not finish within the request deadline."),
@@ -231,7 +231,11 @@ async def client_disconnect(request: Request) -> None:
         pass
 
 
-@get("/healthz", tags=["operations"], summary="Liveness: the process is up")
+# Health and readiness stay open when API keys are configured: no security requirement.
+OPEN: list[dict[str, list[str]]] = [{}]
+
+
+@get("/healthz", tags=["operations"], summary="Liveness: the process is up", security=OPEN)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -240,6 +244,7 @@ async def healthz() -> Health:
     "/readyz",
     tags=["operations"],
     summary="Readiness: the model is loaded",
+    security=OPEN,
     responses={503: problem_response("The model is loading or failed to load.")},
 )
 async def readyz(request: Request) -> Health:
@@ -295,6 +300,8 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             description="Who, what, when and where of a news article, each answer tied to the article's own characters.",
             path="/docs",
             render_plugins=[swagger],
+            # Documented only when keys are configured: then every route but health needs one.
+            security=[{"bearer": []}, {"apiKey": []}] if settings.api_keys else None,
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key as a bearer token."),

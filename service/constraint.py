@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Characters a value never contains: a newline would leave the sentence, a quote would end the
-# JSON string the value sits in.
-FORBIDDEN_CHARS = frozenset('\n\r"\\')
+# JSON string the value sits in, a NUL is scraper debris.
+FORBIDDEN_CHARS = frozenset('\n\r"\\\x00')
 
 
 @dataclass(frozen=True)

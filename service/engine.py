@@ -306,7 +306,7 @@ class Engine:
                 who = self._items(decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close)
                 headlines = [
                     (start, end) for start, end in headline_spans(source, headline)
-                    if len(source[start:end].split()) <= settings.max_what_words
+                    if len(source[start:end].split()) <= settings.max_what_words and end - start <= 12 * settings.max_what_words
                 ]
                 what = self._choose(decoder, source, headlines, skeleton.what_close, text_offset)
                 # A time expression when the article has one; the model picks which.

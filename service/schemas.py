@@ -19,27 +19,46 @@ EXAMPLE_TEXT = (
 EXAMPLE_TITLE = "Dutch court orders Shell to cut emissions"
 EXAMPLE_PUBLISHED = "2021-05-27"
 
+# Not blank: at least one character that is not white space (an unanchored ECMAScript regex).
+TEXT_PATTERN = r"\S"
+
 
 class SummaryRequest(BaseModel):
     """A news article to summarise."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="The article text, plain text.", examples=[EXAMPLE_TEXT])
-    title: str | None = Field(None, description="Headline, if known.", examples=[EXAMPLE_TITLE])
+    text: str = Field(
+        description="The article text, plain text, not blank.",
+        examples=[EXAMPLE_TEXT],
+        # Documents what the validator below enforces, so clients and fuzzers see the same rule.
+        json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
+    )
+    title: str | None = Field(None, max_length=1000, description="Headline, if known.", examples=[EXAMPLE_TITLE])
     published_at: dt.date | dt.datetime | None = Field(
         None,
         description="Publication date or datetime (ISO 8601); relative dates are resolved against it.",
         examples=[EXAMPLE_PUBLISHED],
     )
 
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _iso_8601_only(cls, value: object) -> object:
+        # pydantic would also take numbers (and numeric strings) as Unix timestamps.
+        if value is None or isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.datetime.fromisoformat(value) if "T" in value or " " in value.strip() else dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ValueError("published_at must be an ISO 8601 date (2024-03-05) or datetime (2024-03-05T08:30:00Z)")
+
     @field_validator("text")
     @classmethod
     def _text_has_content(cls, text: str) -> str:
         if not text.strip():
             raise ValueError("text is empty or only whitespace")
-        if "\x00" in text:
-            raise ValueError("text contains NUL characters")
         return text
 
 
