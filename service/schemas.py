@@ -86,6 +86,9 @@ class Summary(BaseModel):
     model: str = Field(description="The model that produced the answer.")
     prompt_version: str = Field(description="Version of the prompt templates used.")
     timings_ms: dict[str, float] = Field(description="Time spent per stage, in milliseconds.")
+    usage: dict[str, int] = Field(
+        default_factory=dict, description="Tokens the model read (prompt_tokens) and decisions it made (generated_tokens)."
+    )
     warnings: list[str] = Field(default_factory=list, description="Anything the client should know, e.g. truncation.")
 
     model_config = ConfigDict(protected_namespaces=())

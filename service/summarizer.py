@@ -52,6 +52,7 @@ class Summarizer:
             model=self.model_name,
             prompt_version=self.engine.prompts.version,
             timings_ms=draft.timings_ms,
+            usage={"prompt_tokens": draft.prompt_tokens, "generated_tokens": draft.generated_tokens},
             warnings=warnings,
         )
 

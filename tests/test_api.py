@@ -252,3 +252,22 @@ def test_documented_example_is_what_the_service_really_answers(client: TestClien
     )
     answer = {name: response.json()[name] for name in ("who", "what", "when", "where")}
     assert answer == {name: SUMMARY_EXAMPLE[name] for name in ("who", "what", "when", "where")}
+
+
+def test_metrics_count_real_requests_tokens_and_queue(client: TestClient):
+    client.post("/v1/summaries", json={"text": "Rain fell on Paris on Monday, Meteo France said."})
+    client.post("/v1/summaries", content=b"{", headers={"content-type": "application/json"})
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    metrics = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in response.text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert metrics['summarizer_http_requests_total{method="POST",route="/v1/summaries",status="200"}'] >= 1
+    assert metrics['summarizer_http_requests_total{method="POST",route="/v1/summaries",status="400"}'] >= 1
+    assert metrics['summarizer_http_request_duration_seconds_count{method="POST",route="/v1/summaries"}'] >= 2
+    assert metrics["summarizer_model_prompt_tokens_total"] > 100
+    assert metrics["summarizer_model_generated_tokens_total"] > 0
+    assert metrics["summarizer_model_load_seconds"] > 0
+    assert "summarizer_queue_depth" in metrics
