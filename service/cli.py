@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("output", type=Path, help="results are appended here; rerun to resume after a crash")
     add_model_options(batch)
 
+    bench = commands.add_parser("bench", help="speed and memory, with the naive baseline in the same run")
+    bench.add_argument("--articles", type=Path, action="append", help="JSONL of articles (repeatable; default: the shared BBC sample and dev gold files)")
+    bench.add_argument("--n", type=int, default=20, help="articles per file")
+    bench.add_argument("--naive", type=int, default=5, help="articles for the naive baseline (slow); 0 skips it")
+    bench.add_argument("--concurrency", type=int, default=8, help="clients for the concurrent throughput figure; 1 skips it")
+    add_model_options(bench)
+
     evaluate = commands.add_parser("eval", help="score the pipeline on a Giveme5W1H-style gold file")
     evaluate.add_argument("gold", type=Path, help="gold JSONL (title, description, text, date_publish, gold)")
     evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads)")
@@ -105,6 +112,21 @@ def batch(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{written} summarised, {skipped} already done, {len(rows)} in {args.input}", file=sys.stderr)
 
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def bench(settings: Settings, args: argparse.Namespace) -> None:
+    from service import bench as benchmark
+    from service.evaluation import read_rows
+    from service.summarizer import Summarizer
+
+    files = args.articles or [SHARED_DATA / "bbc-sample.jsonl", SHARED_DATA / "giveme5w1h-dev.jsonl"]
+    requests = [request for path in files for request in benchmark.requests_from(read_rows(path)[: args.n])]
+    summarizer = Summarizer.load(settings)
+    for line in benchmark.report(summarizer, requests, args.naive, args.concurrency):
+        print(line, flush=True)
+
+
 def evaluate(settings: Settings, args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -134,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             evaluate(settings, args)
         elif args.command == "batch":
             batch(settings, args)
+        elif args.command == "bench":
+            bench(settings, args)
         else:
             summarize(settings, args)
     except ModelNotFoundError as error:

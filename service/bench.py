@@ -1,0 +1,161 @@
+"""``summarizer bench``: speed and memory figures, with the naive baseline measured in the same run.
+
+The baseline is the same model reading the same article window with the same prompt, asked to
+write the JSON itself with plain ``model.generate`` (no skeleton, no constraint, greedy). The
+ratio naive/ours is what the speed target is about; absolute seconds depend on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import httpx
+import torch
+
+from service.evaluation import article_request
+from service.schemas import SummaryRequest
+from service.summarizer import Summarizer
+
+
+@dataclass
+class Timing:
+    seconds: list[float] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)
+    generated_tokens: list[int] = field(default_factory=list)
+
+    def p(self, share: float) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def requests_from(rows: Iterable[dict]) -> list[SummaryRequest]:
+    """Benchmark articles: gold-file rows as the eval sends them, plain rows (BBC) as title + text."""
+    return [
+        article_request(row) if "description" in row else SummaryRequest(text=row["text"], title=row.get("title"))
+        for row in rows
+    ]
+
+
+def ours(summarizer: Summarizer, requests: list[SummaryRequest]) -> Timing:
+    timing = Timing()
+    for request in requests:
+        started = time.perf_counter()
+        summary = summarizer.summarize(request)
+        timing.seconds.append(time.perf_counter() - started)
+        timing.prompt_tokens.append(summary.usage["prompt_tokens"])
+        timing.generated_tokens.append(summary.usage["generated_tokens"])
+    return timing
+
+
+def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens: int = 160) -> Timing:
+    """Plain generation of the whole JSON answer, over the same window and prompt."""
+    engine = summarizer.engine
+    model, tokenizer = engine.loaded.model, engine.tokenizer
+    timing = Timing()
+    for request in requests:
+        cut, _, _ = engine.window(request.text)
+        published = request.published_at.isoformat()[:10] if request.published_at else None
+        prompt = engine.prompts.conversation(engine.prompts.user(request.text[:cut], request.title, published), tokenizer)
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(engine.loaded.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        timing.seconds.append(time.perf_counter() - started)
+        timing.prompt_tokens.append(ids.shape[1])
+        timing.generated_tokens.append(output.shape[1] - ids.shape[1])
+    return timing
+
+
+def concurrent_throughput(summarizer: Summarizer, requests: list[SummaryRequest], clients: int) -> tuple[float, list[float]]:
+    """Articles per second with ``clients`` threads sharing the work, and each request's seconds."""
+    pending = list(requests)
+    lock = threading.Lock()
+    latencies: list[float] = []
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                request = pending.pop()
+            started = time.perf_counter()
+            summarizer.summarize(request)
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(requests) / (time.perf_counter() - started), latencies
+
+
+def cold_start_seconds() -> float:
+    """Process start to /readyz 200 for `summarizer serve` (the converted-weights cache is warm)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while time.perf_counter() - started < 300:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the server did not become ready in 300 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(summarizer: Summarizer, requests: list[SummaryRequest], naive_count: int, clients: int) -> list[str]:
+    lines = [f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+             f"load average {os.getloadavg()[0]:.2f} at start; model {summarizer.model_name}"]
+    cold = cold_start_seconds()
+    ours(summarizer, requests[:1])  # warm-up: first-call allocations are not what a server sees
+    timing = ours(summarizer, requests)
+    lines += [
+        f"ours   ({len(timing.seconds)} articles): p50 {timing.p(0.5):.2f} s, p95 {timing.p(0.95):.2f} s, "
+        f"{len(timing.seconds) / sum(timing.seconds):.2f} articles/s, "
+        f"prompt tokens {statistics.mean(timing.prompt_tokens):.0f}, generated {statistics.mean(timing.generated_tokens):.0f} per article",
+    ]
+    if naive_count:
+        subset = requests[:naive_count]
+        baseline = naive(summarizer, subset)
+        same = Timing(seconds=timing.seconds[: len(subset)])
+        lines.append(
+            f"naive  ({len(subset)} articles): p50 {baseline.p(0.5):.2f} s, "
+            f"prompt tokens {statistics.mean(baseline.prompt_tokens):.0f}, generated {statistics.mean(baseline.generated_tokens):.0f} per article; "
+            f"naive/ours on the same articles: {statistics.median(baseline.seconds) / statistics.median(same.seconds):.1f}x (medians)"
+        )
+    if clients > 1:
+        rate, latencies = concurrent_throughput(summarizer, requests, clients)
+        sequential = len(timing.seconds) / sum(timing.seconds)
+        lines.append(
+            f"{clients} concurrent clients: {rate:.2f} articles/s = {rate / sequential:.2f}x sequential; "
+            f"slowest request {max(latencies):.2f} s"
+        )
+    lines.append(f"cold start (process start to ready, converted weights cached): {cold:.1f} s")
+    lines.append(f"peak RSS of this process: {peak_rss_mb():.0f} MB; load average at end {os.getloadavg()[0]:.2f}")
+    return lines
