@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,7 +30,7 @@ from service import __version__
 from service.loader import ModelNotFoundError
 from service.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.middleware import RequestTiming, echo_request_id_and_log, rate_limit_identity, request_id, require_api_key
-from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler
+from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler, model_thread
 from service.schemas import TEXT_PATTERN, EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
 from service.settings import Settings
 from service.summarizer import Summarizer
@@ -51,12 +51,13 @@ class Runtime:
     error: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
     _scheduler: Scheduler | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _model_thread: ThreadPoolExecutor = field(default_factory=model_thread, repr=False)
+    _loading: Future[None] | None = field(default=None, repr=False)
 
     def start_loading(self) -> None:
-        if self.summarizer is None and self._thread is None:
-            self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
-            self._thread.start()
+        """Load the model in the background, on the thread that will also run it."""
+        if self.summarizer is None and self._loading is None:
+            self._loading = self._model_thread.submit(self._load)
 
     def _load(self) -> None:
         try:
@@ -79,14 +80,15 @@ class Runtime:
         """The queue in front of the loaded model (503 until the model is ready)."""
         summarizer = self.ready()
         if self._scheduler is None:
-            self._scheduler = Scheduler(summarizer, self.settings.max_queue, self.settings.request_timeout_s)
+            self._scheduler = Scheduler(
+                summarizer, self.settings.max_queue, self.settings.request_timeout_s, self._model_thread
+            )
             self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
             self.metrics.load_seconds.set(summarizer.load_seconds)
         return self._scheduler
 
     def close(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.close()
+        self._model_thread.shutdown(wait=False, cancel_futures=True)
 
 
 def problem(

@@ -7,13 +7,13 @@ ratio naive/ours is what the speed target is about; absolute seconds depend on t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,7 +56,7 @@ def ours(summarizer: Summarizer, requests: list[SummaryRequest]) -> Timing:
     return timing
 
 
-def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens: int = 160) -> Timing:
+def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens: int = 256) -> Timing:
     """Plain generation of the whole JSON answer, over the same window and prompt."""
     engine = summarizer.engine
     model, tokenizer = engine.loaded.model, engine.tokenizer
@@ -75,51 +75,46 @@ def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens
     return timing
 
 
-def concurrent_throughput(summarizer: Summarizer, requests: list[SummaryRequest], clients: int) -> tuple[float, list[float]]:
-    """Articles per second with ``clients`` threads sharing the work, and each request's seconds."""
-    pending = list(requests)
-    lock = threading.Lock()
-    latencies: list[float] = []
-
-    def client() -> None:
-        while True:
-            with lock:
-                if not pending:
-                    return
-                request = pending.pop()
-            started = time.perf_counter()
-            summarizer.summarize(request)
-            with lock:
-                latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(requests) / (time.perf_counter() - started), latencies
-
-
-def cold_start_seconds() -> float:
-    """Process start to /readyz 200 for `summarizer serve` (the converted-weights cache is warm)."""
+def served(requests: list[SummaryRequest], clients: int) -> tuple[float, float, float]:
+    """Start `summarizer serve` and measure, through HTTP: cold start (process start to ready,
+    converted weights cached), then articles/s with one client and with ``clients`` clients."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"SUMMARIZER_MAX_QUEUE": str(4 * clients)},
     )
     try:
-        while time.perf_counter() - started < 300:
+        while True:
+            if time.perf_counter() - started > 300:
+                raise RuntimeError("the server did not become ready in 300 s")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("the server did not become ready in 300 s")
+        cold = time.perf_counter() - started
+        bodies = [request.model_dump(mode="json", exclude_none=True) for request in requests]
+
+        async def rate(concurrency: int) -> float:
+            pending = list(bodies)
+            async with httpx.AsyncClient(timeout=600) as http:
+                async def client() -> None:
+                    while pending:
+                        response = await http.post(f"{url}/v1/summaries", json=pending.pop())
+                        response.raise_for_status()
+
+                begin = time.perf_counter()
+                await asyncio.gather(*(client() for _ in range(concurrency)))
+                return len(bodies) / (time.perf_counter() - begin)
+
+        one = asyncio.run(rate(1))
+        many = asyncio.run(rate(clients))
+        return cold, one, many
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -132,30 +127,25 @@ def peak_rss_mb() -> float:
 def report(summarizer: Summarizer, requests: list[SummaryRequest], naive_count: int, clients: int) -> list[str]:
     lines = [f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
              f"load average {os.getloadavg()[0]:.2f} at start; model {summarizer.model_name}"]
-    cold = cold_start_seconds()
     ours(summarizer, requests[:1])  # warm-up: first-call allocations are not what a server sees
     timing = ours(summarizer, requests)
     lines += [
-        f"ours   ({len(timing.seconds)} articles): p50 {timing.p(0.5):.2f} s, p95 {timing.p(0.95):.2f} s, "
+        f"ours   ({len(timing.seconds)} articles, in process): p50 {timing.p(0.5):.2f} s, p95 {timing.p(0.95):.2f} s, "
         f"{len(timing.seconds) / sum(timing.seconds):.2f} articles/s, "
         f"prompt tokens {statistics.mean(timing.prompt_tokens):.0f}, generated {statistics.mean(timing.generated_tokens):.0f} per article",
     ]
     if naive_count:
         subset = requests[:naive_count]
         baseline = naive(summarizer, subset)
-        same = Timing(seconds=timing.seconds[: len(subset)])
+        same = timing.seconds[: len(subset)]
         lines.append(
-            f"naive  ({len(subset)} articles): p50 {baseline.p(0.5):.2f} s, "
+            f"naive  ({len(subset)} articles, in process): p50 {baseline.p(0.5):.2f} s, "
             f"prompt tokens {statistics.mean(baseline.prompt_tokens):.0f}, generated {statistics.mean(baseline.generated_tokens):.0f} per article; "
-            f"naive/ours on the same articles: {statistics.median(baseline.seconds) / statistics.median(same.seconds):.1f}x (medians)"
+            f"naive/ours on the same articles: {statistics.median(baseline.seconds) / statistics.median(same):.1f}x (medians)"
         )
-    if clients > 1:
-        rate, latencies = concurrent_throughput(summarizer, requests, clients)
-        sequential = len(timing.seconds) / sum(timing.seconds)
-        lines.append(
-            f"{clients} concurrent clients: {rate:.2f} articles/s = {rate / sequential:.2f}x sequential; "
-            f"slowest request {max(latencies):.2f} s"
-        )
-    lines.append(f"cold start (process start to ready, converted weights cached): {cold:.1f} s")
-    lines.append(f"peak RSS of this process: {peak_rss_mb():.0f} MB; load average at end {os.getloadavg()[0]:.2f}")
+    lines.append(f"peak RSS of this process: {peak_rss_mb():.0f} MB")
+    cold, one, many = served(requests, clients)
+    lines.append(f"served over HTTP: cold start {cold:.1f} s (process start to ready, converted weights cached)")
+    lines.append(f"served over HTTP: 1 client {one:.2f} articles/s, {clients} clients {many:.2f} articles/s = {many / one:.2f}x")
+    lines.append(f"load average at end {os.getloadavg()[0]:.2f}")
     return lines

@@ -31,13 +31,25 @@ class ClientGone(Exception):
     """The client disconnected before its summary was ready."""
 
 
+def model_thread() -> ThreadPoolExecutor:
+    """The one thread that touches the model: loading, warm-up and every request.
+
+    torch's CPU thread pool belongs to the thread that uses it; when a second thread also runs
+    the model, both pools compete for the cores (measured: articles/s fell from 0.63 to 0.41
+    on 2 cores, for every thread, once a second one had run the model).
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+
 class Scheduler:
-    def __init__(self, summarizer: Summarizer, max_queue: int, deadline_s: float) -> None:
+    def __init__(
+        self, summarizer: Summarizer, max_queue: int, deadline_s: float, worker: ThreadPoolExecutor | None = None
+    ) -> None:
         self.summarizer = summarizer
         self.max_queue = max_queue
         self.deadline_s = deadline_s
         self.pending = 0
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._worker = worker or model_thread()
 
     @property
     def depth(self) -> int:

@@ -174,7 +174,7 @@ def test_readyz_and_summaries_are_503_while_the_model_is_loading(monkeypatch):
 def test_a_model_that_cannot_load_is_reported_by_readyz(tmp_path):
     app = create_app(Settings(model=str(tmp_path / "missing.gguf")))
     with TestClient(app) as broken:
-        app.state.runtime._thread.join(timeout=10)
+        app.state.runtime._loading.result(timeout=30)
         body = assert_problem(broken.get("/readyz"), 503)
         summary = broken.post("/v1/summaries", json={"text": "Rain."})
     assert "does not exist" in body["detail"]
