@@ -129,10 +129,14 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.2,
-        "prefill": 160.9,
-        "decode": 1507.5,
-        "total": 1669.9
+        "window": 1.0,
+        "prefill": 139.4,
+        "decode": 1565.8,
+        "total": 1706.6
+    },
+    "usage": {
+        "prompt_tokens": 415,
+        "generated_tokens": 23
     },
     "warnings": []
 }
