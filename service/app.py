@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post
-from litestar.enums import MediaType
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.config.cors import CORSConfig
-from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.openapi.spec import Components, Example, SecurityScheme, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 from pydantic import ValidationError
@@ -29,9 +42,31 @@ from pydantic import ValidationError
 from service import __version__
 from service.loader import ModelNotFoundError
 from service.metrics import CONTENT_TYPE_LATEST, Metrics
-from service.middleware import RequestTiming, echo_request_id_and_log, rate_limit_identity, request_id, require_api_key
-from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler, model_thread
-from service.schemas import TEXT_PATTERN, EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, Health, Problem, Summary, SummaryRequest
+from service.middleware import (
+    RequestTiming,
+    echo_request_id_and_log,
+    rate_limit_identity,
+    request_id,
+    require_api_key,
+)
+from service.scheduler import (
+    ClientGone,
+    DeadlineExceeded,
+    QueueFull,
+    Scheduler,
+    model_thread,
+)
+from service.schemas import (
+    EXAMPLE_PUBLISHED,
+    EXAMPLE_TEXT,
+    EXAMPLE_TITLE,
+    SUMMARY_EXAMPLE,
+    TEXT_PATTERN,
+    Health,
+    Problem,
+    Summary,
+    SummaryRequest,
+)
 from service.settings import Settings
 from service.summarizer import Summarizer
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +20,7 @@ import torch
 
 from service.evaluation import article_request
 from service.schemas import SummaryRequest
+from service.subprocess_server import serve_in_subprocess
 from service.summarizer import Summarizer
 
 
@@ -78,46 +76,22 @@ def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens
 def served(requests: list[SummaryRequest], clients: int) -> tuple[float, float, float]:
     """Start `summarizer serve` and measure, through HTTP: cold start (process start to ready,
     converted weights cached), then articles/s with one client and with ``clients`` clients."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"SUMMARIZER_MAX_QUEUE": str(4 * clients)},
-    )
-    try:
-        while True:
-            if time.perf_counter() - started > 300:
-                raise RuntimeError("the server did not become ready in 300 s")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        cold = time.perf_counter() - started
-        bodies = [request.model_dump(mode="json", exclude_none=True) for request in requests]
+    bodies = [request.model_dump(mode="json", exclude_none=True) for request in requests]
+    with serve_in_subprocess(env={"SUMMARIZER_MAX_QUEUE": str(4 * clients)}, timeout_s=300) as server:
 
         async def rate(concurrency: int) -> float:
             pending = list(bodies)
             async with httpx.AsyncClient(timeout=600) as http:
                 async def client() -> None:
                     while pending:
-                        response = await http.post(f"{url}/v1/summaries", json=pending.pop())
+                        response = await http.post(f"{server.url}/v1/summaries", json=pending.pop())
                         response.raise_for_status()
 
                 begin = time.perf_counter()
                 await asyncio.gather(*(client() for _ in range(concurrency)))
                 return len(bodies) / (time.perf_counter() - begin)
 
-        one = asyncio.run(rate(1))
-        many = asyncio.run(rate(clients))
-        return cold, one, many
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        return server.ready_after_s, asyncio.run(rate(1)), asyncio.run(rate(clients))
 
 
 def peak_rss_mb() -> float:

@@ -10,7 +10,7 @@ of those positions. That keeps it exact for any tokenizer, whichever way it spli
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Characters a value never contains: a newline would leave the sentence, a quote would end the
 # JSON string the value sits in, a NUL is scraper debris.

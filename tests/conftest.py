@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
 
 import pytest
 from litestar.testing import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from service.subprocess_server import serve_in_subprocess
 from service.summarizer import Summarizer
 
 DEV_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "giveme5w1h-dev.jsonl"
@@ -49,35 +44,8 @@ def client(settings: Settings, summarizer: Summarizer) -> Iterator[TestClient]:
         yield test_client
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server() -> Iterator[str]:
     """A real `summarizer serve` process on a free loopback port, ready to answer."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("the server did not become ready in 180 s")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serve_in_subprocess() as running:
+        yield running.url

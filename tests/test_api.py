@@ -245,7 +245,12 @@ def test_non_english_text_is_summarised_from_its_own_words(client: TestClient):
 
 
 def test_documented_example_is_what_the_service_really_answers(client: TestClient):
-    from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE
+    from service.schemas import (
+        EXAMPLE_PUBLISHED,
+        EXAMPLE_TEXT,
+        EXAMPLE_TITLE,
+        SUMMARY_EXAMPLE,
+    )
 
     response = client.post(
         "/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE, "published_at": EXAMPLE_PUBLISHED}

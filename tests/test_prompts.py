@@ -36,7 +36,8 @@ def test_missing_title_and_date_are_shown_as_unknown():
 
 
 def test_prompt_version_changes_with_the_templates(tmp_path):
-    from service.prompts import PROMPTS_DIR, TEMPLATE_FILES, load_prompts as load
+    from service.prompts import PROMPTS_DIR, TEMPLATE_FILES
+    from service.prompts import load_prompts as load
 
     for name in TEMPLATE_FILES:
         (tmp_path / name).write_text((PROMPTS_DIR / name).read_text())
