@@ -86,13 +86,18 @@ class Runtime:
     error: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
     _scheduler: Scheduler | None = field(default=None, repr=False)
-    _model_thread: ThreadPoolExecutor = field(default_factory=model_thread, repr=False)
+    _model_thread: ThreadPoolExecutor | None = field(default=None, repr=False)
     _loading: Future[None] | None = field(default=None, repr=False)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._model_thread is None:
+            self._model_thread = model_thread()
+        return self._model_thread
 
     def start_loading(self) -> None:
         """Load the model in the background, on the thread that will also run it."""
         if self.summarizer is None and self._loading is None:
-            self._loading = self._model_thread.submit(self._load)
+            self._loading = self._worker().submit(self._load)
 
     def _load(self) -> None:
         try:
@@ -116,14 +121,18 @@ class Runtime:
         summarizer = self.ready()
         if self._scheduler is None:
             self._scheduler = Scheduler(
-                summarizer, self.settings.max_queue, self.settings.request_timeout_s, self._model_thread
+                summarizer, self.settings.max_queue, self.settings.request_timeout_s, self._worker()
             )
             self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
             self.metrics.load_seconds.set(summarizer.load_seconds)
         return self._scheduler
 
     def close(self) -> None:
-        self._model_thread.shutdown(wait=False, cancel_futures=True)
+        """At app shutdown: stop the model thread (a later startup makes a new one)."""
+        if self._model_thread is not None:
+            self._model_thread.shutdown(wait=False, cancel_futures=True)
+        self._model_thread = None
+        self._scheduler = None
 
 
 def problem(

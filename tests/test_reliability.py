@@ -262,3 +262,11 @@ def test_batch_killed_midway_and_restarted_writes_every_input_exactly_once(tmp_p
     assert sorted(ids) == sorted(a["id"] for a in articles) and len(ids) == len(set(ids))
     for line in results.read_text().splitlines():
         Summary.model_validate(json.loads(line)["summary"])
+
+
+def test_an_app_started_again_after_shutdown_still_serves(summarizer):
+    app = create_app(Settings(), summarizer=summarizer)
+    with TestClient(app) as client:
+        assert client.post("/v1/summaries", json={"text": "Rain fell in Oslo on Monday."}).status_code == 200
+    with TestClient(app) as client:
+        assert client.post("/v1/summaries", json={"text": "Rain fell in Oslo on Monday."}).status_code == 200
