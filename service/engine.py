@@ -306,7 +306,7 @@ class Engine:
                 headlines = [
                     (start, end) for start, end in headline_spans(source, headline)
                     if len(source[start:end].split()) <= settings.max_what_words and end - start <= 12 * settings.max_what_words
-                ]
+                ][: settings.headline_candidates]
                 what = self._choose(decoder, source, headlines, skeleton.what_close, text_offset)
                 # A time expression when the article has one; the model picks which.
                 times = first_time_spans(source, in_text, settings.time_candidates)
