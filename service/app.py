@@ -89,6 +89,9 @@ class Runtime:
     _model_thread: ThreadPoolExecutor | None = field(default=None, repr=False)
     _loading: Future[None] | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
+
     def _worker(self) -> ThreadPoolExecutor:
         if self._model_thread is None:
             self._model_thread = model_thread()
@@ -123,8 +126,6 @@ class Runtime:
             self._scheduler = Scheduler(
                 summarizer, self.settings.max_queue, self.settings.request_timeout_s, self._worker()
             )
-            self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
-            self.metrics.load_seconds.set(summarizer.load_seconds)
         return self._scheduler
 
     def close(self) -> None:
@@ -317,7 +318,7 @@ async def page() -> Response[bytes]:
 async def metrics(request: Request) -> Response[bytes]:
     runtime: Runtime = request.app.state.runtime
     if runtime.summarizer is not None:
-        runtime.scheduler()  # registers the queue gauge and load time once the model is ready
+        runtime.metrics.load_seconds.set(runtime.summarizer.load_seconds)
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -84,7 +84,7 @@ class Skeleton:
     who_open: list[list[int]]  # [items follow, empty list then "what"]
     who_close: list[list[int]]  # after an item: [another item, end of list then "what"]
     what_close: list[int]
-    when_open: list[list[int]]  # [a time expression, null then "where"]
+    when_open: list[list[int]]  # [a time expression follows, null then "where"]
     when_close: list[int]
     where_open: list[list[int]]  # [items follow, empty list and end]
     where_close: list[list[int]]  # [another item, end]
@@ -104,7 +104,8 @@ class Skeleton:
             where_open=[ids(' ["'), ids(" []}")],
             where_close=[ids('", "'), ids('"]}')],
         )
-        decisions = (skeleton.who_open, skeleton.who_close, skeleton.when_open, skeleton.where_open, skeleton.where_close)
+        # when_open is written, never chosen: the engine knows whether there are time expressions.
+        decisions = (skeleton.who_open, skeleton.who_close, skeleton.where_open, skeleton.where_close)
         for options in decisions:
             if len({option[0] for option in options}) != len(options):
                 raise ValueError("this tokenizer merges the JSON skeleton's options; the engine cannot tell them apart")
@@ -156,12 +157,13 @@ class Decoder:
         """
         self._check()
         self.generated += 1
+        if len(sequences) == 1:
+            self.feed(sequences[0])
+            return 0
         first = torch.log_softmax(self.logits, -1)
         scores: list[float] = []
         for begin in range(0, len(sequences), PICK_BATCH):
-            batch = sequences[begin : begin + PICK_BATCH] if len(sequences) > 1 else []
-            if not batch:
-                break
+            batch = sequences[begin : begin + PICK_BATCH]
             width = max(map(len, batch))
             scratch = copy.deepcopy(self.cache)
             scratch.batch_repeat_interleave(len(batch))
@@ -175,7 +177,7 @@ class Decoder:
                 for row, sequence in enumerate(batch)
             ]
             del scratch, rest
-        best = max(range(len(sequences)), key=scores.__getitem__) if scores else 0
+        best = max(range(len(sequences)), key=scores.__getitem__)
         self.feed(sequences[best])
         return best
 
