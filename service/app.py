@@ -40,6 +40,7 @@ from litestar.types import Message, Scope
 from pydantic import ValidationError
 
 from service import __version__
+from service.engine import EngineUnavailable
 from service.loader import ModelNotFoundError
 from service.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.middleware import (
@@ -94,7 +95,7 @@ class Runtime:
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._model_thread is None:
-            self._model_thread = model_thread()
+            self._model_thread = model_thread(self.settings.workers)
         return self._model_thread
 
     def start_loading(self) -> None:
@@ -252,6 +253,7 @@ class SummaryController(Controller):
             415: problem_response("The body is neither application/json nor text/plain."),
             422: problem_response("The JSON does not match SummaryRequest, or the text is blank."),
             429: problem_response("Over the rate limit (see the RateLimit-* and Retry-After headers)."),
+            502: problem_response("Backend 'openai' only: the inference server failed or gave an unusable answer."),
             503: problem_response("The model is loading, or its queue is full (see Retry-After)."),
             504: problem_response("The summary did not finish within the request deadline."),
         },
@@ -274,6 +276,9 @@ class SummaryController(Controller):
             raise problem(
                 HTTPStatus.GATEWAY_TIMEOUT, f"the summary took longer than {runtime.settings.request_timeout_s:g} s"
             ) from error
+        except EngineUnavailable as error:
+            log.warning("inference server failed: %s", error)
+            raise problem(HTTPStatus.BAD_GATEWAY, str(error)) from error
         except ClientGone as error:
             # Nobody is listening any more; the status is for the access log (nginx's 499).
             raise ProblemDetailsException(status_code=499, title="Client Closed Request", detail="client disconnected") from error

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
@@ -38,6 +39,10 @@ PICK_BATCH = 8  # candidates scored per batched pass (each row copies the KV cac
 
 class Cancelled(Exception):
     """The request was cancelled (deadline passed or client gone) before it finished."""
+
+
+class EngineUnavailable(Exception):
+    """The inference engine behind the service failed to answer (backend 'openai'); the API says 502."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,25 @@ class Draft:
     source: str
     text_offset: int  # where the article text starts in source
     window_chars: int  # how much of the article text the model read
-    window_tokens: int
     truncated: bool
     prompt_tokens: int
     generated_tokens: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)  # answers not found in the article
+
+
+class Reader(Protocol):
+    """What the Summarizer needs from a backend: the in-process Engine or a RemoteEngine."""
+
+    prompts: Prompts
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def load_seconds(self) -> float: ...
+
+    def read(self, article: Article, cancel: threading.Event | None = None) -> Draft: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,16 @@ class Skeleton:
             if len({option[0] for option in options}) != len(options):
                 raise ValueError("this tokenizer merges the JSON skeleton's options; the engine cannot tell them apart")
         return skeleton
+
+
+def sentence_cut(text: str, limit: int) -> int:
+    """Where to cut ``text`` at or before ``limit``: a sentence end, else a word end."""
+    if limit >= len(text):
+        return len(text)
+    cut = max(text.rfind(mark, 0, limit) + 1 for mark in (". ", ".\n", "\n"))
+    if cut < limit * 0.6:
+        cut = text.rfind(" ", 0, limit)
+    return cut if cut > 0 else limit
 
 
 def lead_end(source: str, start: int, chars: int) -> int:
@@ -241,6 +270,10 @@ class Engine:
     def model_name(self) -> str:
         return self.loaded.name
 
+    @property
+    def load_seconds(self) -> float:
+        return self.loaded.load_seconds
+
     def _token_table(self) -> TokenTable:
         # Decode each token after a plain letter and drop the letter, so tokenizers that hide a
         # token's leading space when it is decoded alone (SentencePiece) still show it.
@@ -273,11 +306,7 @@ class Engine:
         if len(offsets) <= budget and len(head) == len(text):
             return len(text), len(offsets), False
         limit = offsets[budget - 1][1] if len(offsets) >= budget else len(head)
-        cut = max(text.rfind(mark, 0, limit) + 1 for mark in (". ", ".\n", "\n"))
-        if cut < limit * 0.6:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
+        cut = sentence_cut(text, limit)
         return cut, len(self.tokenizer.encode(text[:cut], add_special_tokens=False)), True
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
@@ -327,7 +356,7 @@ class Engine:
         timings["total"] = (time.perf_counter() - started) * 1000
         return Draft(
             who=who, what=what, when=when, where=where, source=source, text_offset=text_offset,
-            window_chars=cut, window_tokens=window_tokens, truncated=truncated,
+            window_chars=cut, truncated=truncated,
             prompt_tokens=len(self.prefix_ids) + len(request_ids), generated_tokens=decoder.generated,
             timings_ms={name: round(value, 1) for name, value in timings.items()},
         )

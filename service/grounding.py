@@ -18,6 +18,27 @@ YEAR_RE = re.compile(r"\b(1[89]\d\d|2\d\d\d)\b")
 DAY_NUMBER_RE = re.compile(r"\b\d{1,2}(st|nd|rd|th)?\b")
 
 
+def align(source: str, value: str, prefer_from: int = 0) -> Span | None:
+    """Where ``value`` occurs in ``source``: verbatim first, else ignoring case and spacing.
+
+    The span carries the source's own characters, so offsets always match the article. Used for
+    answers written freely by an inference server; the local engine only ever copies.
+    """
+    words = value.split()
+    if not words:
+        return None
+    exact = [match.start() for match in re.finditer(re.escape(value.strip()), source)]
+    if exact:
+        position = next((start for start in exact if start >= prefer_from), exact[0])
+        return Span(value.strip(), position)
+    loose = re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
+    matches = list(loose.finditer(source))
+    if not matches:
+        return None
+    match = next((found for found in matches if found.start() >= prefer_from), matches[0])
+    return Span(match.group(0), match.start())
+
+
 def locate(draft: Draft, span: Span, text: str) -> Item:
     """The span as an Item with offsets into the request's ``text`` (null if it is not there)."""
     if span.position >= draft.text_offset:

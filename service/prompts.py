@@ -32,17 +32,20 @@ class Prompts:
     def user(self, article: str, title: str | None, published: str | None) -> str:
         return render_user(self.user_template, article, title, published)
 
+    def messages(self, user: str) -> list[dict[str, str]]:
+        """The chat: system text, the worked example, then this article (also what the openai backend sends)."""
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.example_user},
+            {"role": "assistant", "content": self.example_answer},
+            {"role": "user", "content": user},
+        ]
+
     def conversation(self, user: str, tokenizer: PreTrainedTokenizerBase) -> str:
         """The whole prompt up to where the answer starts: the model's chat format if it has
         one (instruction-tuned models), else the plain completion template (base models)."""
         if tokenizer.chat_template:
-            messages = [
-                {"role": "system", "content": self.system},
-                {"role": "user", "content": self.example_user},
-                {"role": "assistant", "content": self.example_answer},
-                {"role": "user", "content": user},
-            ]
-            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return tokenizer.apply_chat_template(self.messages(user), tokenize=False, add_generation_prompt=True)
         return self.completion_template.substitute(
             system=self.system, example_user=self.example_user, example_answer=self.example_answer, user=user
         )

@@ -31,14 +31,16 @@ class ClientGone(Exception):
     """The client disconnected before its summary was ready."""
 
 
-def model_thread() -> ThreadPoolExecutor:
+def model_thread(workers: int = 1) -> ThreadPoolExecutor:
     """The one thread that touches the model: loading, warm-up and every request.
+
+    (Several threads only for the 'openai' backend, whose requests wait on the network.)
 
     torch's CPU thread pool belongs to the thread that uses it; when a second thread also runs
     the model, both pools compete for the cores (measured: articles/s fell from 0.63 to 0.41
     on 2 cores, for every thread, once a second one had run the model).
     """
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model")
 
 
 class Scheduler:

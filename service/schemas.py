@@ -7,6 +7,7 @@ so the documentation a client reads and the instructions the model reads cannot 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -143,6 +144,38 @@ SUMMARY_EXAMPLE = {
 
 # Which Summary fields the model answers, in the order it answers them.
 ANSWER_FIELDS = ("who", "what", "when", "where")
+
+
+def _described(name: str) -> str | None:
+    return Summary.model_fields[name].description
+
+
+class Answer(BaseModel):
+    """The model's own answer before grounding: plain strings, as an inference server returns them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    who: list[str] = Field(description=_described("who"))
+    what: str = Field(description=_described("what"))
+    when: str | None = Field(description=_described("when"))
+    where: list[str] = Field(description=_described("where"))
+
+
+def answer_schema(max_items: int, max_chars: int) -> dict[str, Any]:
+    """Answer's JSON schema with the service's limits, for structured output on an inference server.
+
+    The bounds keep a small model from writing an endless list or string under the grammar.
+    """
+    schema = Answer.model_json_schema()
+    properties = schema["properties"]
+    for name in ("who", "where"):
+        properties[name]["maxItems"] = max_items
+        properties[name]["items"]["maxLength"] = max_chars
+    properties["what"]["maxLength"] = max_chars
+    for option in properties["when"]["anyOf"]:
+        if option.get("type") == "string":
+            option["maxLength"] = max_chars
+    return schema
 
 
 class Problem(BaseModel):

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
@@ -22,6 +22,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SUMMARIZER_", extra="ignore")
 
+    backend: Literal["local", "openai"] = Field(
+        "local",
+        description=(
+            "'local' runs the model in this process with transformers; 'openai' sends each article to an "
+            "OpenAI-compatible inference server (vLLM, llama.cpp) at openai_base_url."
+        ),
+    )
     model: str = Field(
         DEFAULT_MODEL,
         description=(
@@ -62,7 +69,39 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; empty turns CORS off."
     )
+    openai_base_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible server, e.g. http://vllm:8000/v1 (backend 'openai')."
+    )
+    openai_model: str | None = Field(None, description="Model name the inference server serves (backend 'openai').")
+    openai_api_key: SecretStr | None = Field(None, description="Bearer key for the inference server, if it needs one.")
+    openai_response_format: Literal["json_schema", "json_object"] = Field(
+        "json_schema",
+        description=(
+            "How the answer schema is sent: 'json_schema' (vLLM, llama.cpp's llama-server) or "
+            "'json_object' with a schema (llama-cpp-python's server)."
+        ),
+    )
+    openai_timeout_s: float = Field(30.0, gt=0, description="Timeout of one call to the inference server.")
+    openai_max_retries: int = Field(
+        3, ge=0, description="Retries, with exponential backoff, after 429, 5xx or a connection error from the server."
+    )
+    openai_concurrency: int = Field(8, ge=1, description="Calls in flight to the inference server from this replica.")
+    openai_max_chars: int = Field(
+        6000, ge=100, description="Article characters sent to the inference server, lead first (its context must hold them)."
+    )
+    openai_max_tokens: int = Field(256, ge=16, description="Most tokens the inference server may generate per answer.")
     log_articles: bool = Field(False, description="Log article text (debugging only; off keeps articles out of logs).")
+
+    @model_validator(mode="after")
+    def _openai_backend_is_configured(self) -> Settings:
+        if self.backend == "openai" and not (self.openai_base_url and self.openai_model):
+            raise ValueError("backend 'openai' needs SUMMARIZER_OPENAI_BASE_URL and SUMMARIZER_OPENAI_MODEL")
+        return self
+
+    @property
+    def workers(self) -> int:
+        """Requests served at once: one model thread locally, several calls in flight to a server."""
+        return self.openai_concurrency if self.backend == "openai" else 1
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
-"""`summarizer serve` as a child process on a free loopback port, for benchmarks, the load test
-and end-to-end tests: the one way this project starts a real server from Python."""
+"""Servers as child processes on free loopback ports (`summarizer serve`, and the llama.cpp server
+the 'openai' backend is tested against), for benchmarks, the load test and end-to-end tests:
+the one way this project starts a real server from Python."""
 
 from __future__ import annotations
 
@@ -34,21 +35,36 @@ def serve_in_subprocess(
 ) -> Iterator[RunningServer]:
     """Start `summarizer serve`, wait until /readyz answers 200, stop it on exit."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with run_until_ready(command, f"http://127.0.0.1:{port}", "/readyz", env, timeout_s, output) as running:
+        yield running
+
+
+@contextmanager
+def run_until_ready(
+    command: list[str],
+    url: str,
+    ready_path: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+    output: int | None = subprocess.DEVNULL,
+) -> Iterator[RunningServer]:
+    """Start a server process, wait until ``url + ready_path`` answers 200, stop it on exit."""
+    name = " ".join(command[:3])
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        command,
         stdout=output, stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
         env=os.environ | (env or {}),
     )
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"`summarizer serve` exited with {process.returncode} before it was ready")
+                raise RuntimeError(f"`{name}` exited with {process.returncode} before it was ready")
             if time.perf_counter() - started > timeout_s:
-                raise RuntimeError(f"`summarizer serve` was not ready after {timeout_s:g} s")
+                raise RuntimeError(f"`{name}` was not ready after {timeout_s:g} s")
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from service.engine import Article, Engine
+from service.engine import Article, Engine, Reader
 from service.grounding import ground
 from service.loader import load_model
 from service.prompts import load_prompts
@@ -16,11 +16,16 @@ from service.settings import Settings
 class Summarizer:
     """Turns article requests into validated, grounded summaries with one loaded model."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Reader) -> None:
         self.engine = engine
 
     @classmethod
     def load(cls, settings: Settings) -> Summarizer:
+        """The configured backend: the model in this process, or an OpenAI-compatible server."""
+        if settings.backend == "openai":
+            from service.remote import RemoteEngine  # the openai client is only needed for this backend
+
+            return cls(RemoteEngine(load_prompts(), settings))
         return cls(Engine(load_model(settings), load_prompts(), settings))
 
     @property
@@ -29,7 +34,7 @@ class Summarizer:
 
     @property
     def load_seconds(self) -> float:
-        return self.engine.loaded.load_seconds
+        return self.engine.load_seconds
 
     def summarize(self, request: SummaryRequest, cancel: threading.Event | None = None) -> Summary:
         published = publication_date(request.published_at)
@@ -39,9 +44,9 @@ class Summarizer:
         warnings = []
         if draft.truncated:
             warnings.append(
-                f"article truncated to {draft.window_tokens} tokens: the model read the first "
-                f"{draft.window_chars} of {len(request.text)} characters"
+                f"article truncated: the model read the first {draft.window_chars} of {len(request.text)} characters"
             )
+        warnings += [f"dropped an answer that is not in the article: {value!r}" for value in draft.dropped]
         if not what.text:
             warnings.append("no event description could be copied from the article")
         return Summary(

@@ -67,7 +67,7 @@ def test_long_article_is_read_lead_first_and_truncation_is_reported(client: Test
     response = client.post("/v1/summaries", json={"text": long_text, "title": article["title"]})
     assert response.status_code == 200, response.text
     summary = response.json()
-    assert any(warning.startswith("article truncated to") for warning in summary["warnings"])
+    assert any(warning.startswith("article truncated:") for warning in summary["warnings"])
     assert_grounded(summary, long_text)
 
 

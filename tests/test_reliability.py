@@ -159,7 +159,7 @@ def test_a_50000_word_article_is_read_lead_first_in_bounded_time(summarizer):
         response = client.post("/v1/summaries", json={"text": text, "title": article["title"]})
     assert response.status_code == 200, response.text
     summary = response.json()
-    assert summary["warnings"] and summary["warnings"][0].startswith("article truncated to")
+    assert summary["warnings"] and summary["warnings"][0].startswith("article truncated:")
     assert_grounded(summary, text)
 
 
