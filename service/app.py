@@ -124,8 +124,12 @@ class Runtime:
         """The queue in front of the loaded model (503 until the model is ready)."""
         summarizer = self.ready()
         if self._scheduler is None:
+            settings = self.settings
+            remote = settings.backend == "openai"
             self._scheduler = Scheduler(
-                summarizer, self.settings.max_queue, self.settings.request_timeout_s, self._worker()
+                summarizer, settings.max_queue, settings.request_timeout_s, self._worker(),
+                max_batch=1 if remote else settings.max_batch, gather_s=0 if remote else settings.batch_wait_ms / 1000,
+                parallel=settings.workers,
             )
         return self._scheduler
 

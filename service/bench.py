@@ -73,25 +73,34 @@ def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens
     return timing
 
 
-def served(requests: list[SummaryRequest], clients: int) -> tuple[float, float, float]:
+def served(requests: list[SummaryRequest], clients: int) -> tuple[float, Throughput, Throughput]:
     """Start `summarizer serve` and measure, through HTTP: cold start (process start to ready,
-    converted weights cached), then articles/s with one client and with ``clients`` clients."""
+    converted weights cached), then throughput with one client and with ``clients`` clients."""
     bodies = [request.model_dump(mode="json", exclude_none=True) for request in requests]
     with serve_in_subprocess(env={"SUMMARIZER_MAX_QUEUE": str(4 * clients)}, timeout_s=300) as server:
 
-        async def rate(concurrency: int) -> float:
+        async def rate(concurrency: int) -> Throughput:
             pending = list(bodies)
+            latencies: list[float] = []
             async with httpx.AsyncClient(timeout=600) as http:
                 async def client() -> None:
                     while pending:
+                        sent = time.perf_counter()
                         response = await http.post(f"{server.url}/v1/summaries", json=pending.pop())
                         response.raise_for_status()
+                        latencies.append(time.perf_counter() - sent)
 
                 begin = time.perf_counter()
                 await asyncio.gather(*(client() for _ in range(concurrency)))
-                return len(bodies) / (time.perf_counter() - begin)
+                return Throughput(len(bodies) / (time.perf_counter() - begin), max(latencies))
 
         return server.ready_after_s, asyncio.run(rate(1)), asyncio.run(rate(clients))
+
+
+@dataclass
+class Throughput:
+    articles_per_s: float
+    slowest_s: float  # the longest any one request took: a starved request would show here
 
 
 def peak_rss_mb() -> float:
@@ -120,6 +129,10 @@ def report(summarizer: Summarizer, requests: list[SummaryRequest], naive_count: 
     lines.append(f"peak RSS of this process: {peak_rss_mb():.0f} MB")
     cold, one, many = served(requests, clients)
     lines.append(f"served over HTTP: cold start {cold:.1f} s (process start to ready, converted weights cached)")
-    lines.append(f"served over HTTP: 1 client {one:.2f} articles/s, {clients} clients {many:.2f} articles/s = {many / one:.2f}x")
+    lines.append(
+        f"served over HTTP: 1 client {one.articles_per_s:.2f} articles/s (slowest request {one.slowest_s:.1f} s), "
+        f"{clients} clients {many.articles_per_s:.2f} articles/s (slowest request {many.slowest_s:.1f} s) "
+        f"= {many.articles_per_s / one.articles_per_s:.2f}x"
+    )
     lines.append(f"load average at end {os.getloadavg()[0]:.2f}")
     return lines

@@ -81,6 +81,9 @@ def configure_logging(json_lines: bool) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per outgoing HTTP call (bench, eval against a server) drowns the command's own output.
+    for name in ("httpx", "openai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> None:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
@@ -91,6 +91,8 @@ class Reader(Protocol):
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft: ...
 
+    def read_batch(self, articles: list[Article], cancels: list[threading.Event | None]) -> list[Draft | BaseException]: ...
+
 
 @dataclass(frozen=True)
 class Skeleton:
@@ -150,67 +152,67 @@ def lead_end(source: str, start: int, chars: int) -> int:
     return min(found) if found else len(source)
 
 
-class Decoder:
-    """One request's walk through the skeleton, over the model's KV cache."""
+@dataclass(frozen=True)
+class Feed:
+    """A model step: write ``ids`` after the request's cache; the next-token scores come back."""
 
-    def __init__(
-        self, engine: Engine, cache: DynamicCache, logits: torch.Tensor, cancel: threading.Event | None = None
-    ) -> None:
-        self.engine = engine
-        self.cache = cache
-        self.logits = logits
-        self.cancel = cancel
+    ids: list[int]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A model step: score whole ``sequences`` that could follow; their mean log-probabilities come back."""
+
+    sequences: list[list[int]]
+
+
+Step = Feed | Score
+
+
+@dataclass
+class Answer:
+    """One request's decisions: the spans the model chose and how many decisions it made."""
+
+    who: list[Span]
+    what: Span | None
+    when: Span | None
+    where: list[Span]
+    generated: int
+
+
+class Decoder:
+    """One request's walk through the skeleton.
+
+    Its methods are generators that yield each model step (``Feed`` or ``Score``) to whoever runs
+    the model and receive the result, so the steps of several requests can share one batched
+    forward pass (see ``Engine.read_batch``).
+    """
+
+    def __init__(self) -> None:
+        self.logits = torch.empty(0)
         self.generated = 0
 
-    def feed(self, ids: list[int]) -> None:
-        self._check()
-        self.logits = self.engine.forward(ids, self.cache)
+    def feed(self, ids: list[int]) -> Generator[Step, torch.Tensor, None]:
+        self.logits = yield Feed(ids)
 
-    def _check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled
-
-    def choose(self, options: list[list[int]]) -> int:
+    def choose(self, options: list[list[int]]) -> Generator[Step, torch.Tensor, int]:
         """Pick the option whose first token the model scores highest, and write it."""
         index = int(torch.argmax(self.logits[[option[0] for option in options]]))
         self.generated += 1
-        self.feed(options[index])
+        yield from self.feed(options[index])
         return index
 
-    def pick(self, sequences: list[list[int]]) -> int:
-        """Write whichever of ``sequences`` the model finds most probable, token for token; return its index.
-
-        Candidates are scored in batches over copies of the cache (right-padded: with causal
-        attention, padding after a sequence cannot change the scores of its own tokens). Batches
-        are small because each row copies the whole KV cache.
-        """
-        self._check()
+    def pick(self, sequences: list[list[int]]) -> Generator[Step, Any, int]:
+        """Write whichever of ``sequences`` the model finds most probable; return its index."""
         self.generated += 1
-        if len(sequences) == 1:
-            self.feed(sequences[0])
-            return 0
-        first = torch.log_softmax(self.logits, -1)
-        scores: list[float] = []
-        for begin in range(0, len(sequences), PICK_BATCH):
-            batch = sequences[begin : begin + PICK_BATCH]
-            width = max(map(len, batch))
-            scratch = copy.deepcopy(self.cache)
-            scratch.batch_repeat_interleave(len(batch))
-            padded = torch.tensor([sequence + [sequence[-1]] * (width - len(sequence)) for sequence in batch])
-            rest = torch.log_softmax(self.engine.forward_batch(padded, scratch).float(), -1)
-            # Mean log-probability per token: a plain sum would always favour the shortest
-            # candidate (measured on the dev set: what F1 0.28 with sums, 0.51 with means).
-            scores += [
-                (float(first[sequence[0]]) + sum(float(rest[row, step - 1, sequence[step]]) for step in range(1, len(sequence))))
-                / len(sequence)
-                for row, sequence in enumerate(batch)
-            ]
-            del scratch, rest
-        best = max(range(len(sequences)), key=scores.__getitem__)
-        self.feed(sequences[best])
+        best = 0
+        if len(sequences) > 1:
+            scores: list[float] = yield Score(sequences)
+            best = max(range(len(sequences)), key=scores.__getitem__)
+        yield from self.feed(sequences[best])
         return best
 
-    def span(self, constraint: SpanConstraint, closers: list[list[int]], max_tokens: int) -> int:
+    def span(self, constraint: SpanConstraint, closers: list[list[int]], max_tokens: int) -> Generator[Step, torch.Tensor, int]:
         """Decode one value under ``constraint`` until the model writes a closer; return its index.
 
         Past ``max_tokens`` the value is closed as soon as it ends on a word;
@@ -233,15 +235,49 @@ class Decoder:
             steps += 1
             if token in allowed:
                 constraint.advance(allowed[token])
-                self.feed([token])
+                yield from self.feed([token])
             else:
                 index = closer_by_token[token]
-                self.feed(closers[index])
+                yield from self.feed(closers[index])
                 return index
 
 
+@dataclass
+class Prepared:
+    """An article laid out for the model: the source answers are copied from, and the prompt ids."""
+
+    source: str
+    text_offset: int
+    window_chars: int
+    truncated: bool
+    request_ids: list[int]
+
+
+@dataclass
+class Row:
+    """A request in a running batch: its walk, the step it waits on, and its result once done."""
+
+    walk: Generator[Step, Any, Answer]
+    cancel: threading.Event | None
+    step: Step | None = None
+    length: int = 0  # real tokens in its cache (positions), pads excluded
+    logits: torch.Tensor | None = None  # next-token scores after its last step
+    result: Answer | BaseException | None = None
+    prefill_ms: float = 0.0
+    finished_at: float = 0.0
+
+    def advance(self, value: Any) -> None:
+        """Send the last step's result; keep the next step, or the answer once the walk ends."""
+        try:
+            self.step = self.walk.send(value)
+        except StopIteration as stop:
+            self.step, self.result = None, stop.value
+        except Exception as error:  # a bug in one request must not take the batch down
+            self.step, self.result = None, error
+
+
 class Engine:
-    """Reads articles with one loaded model, one request at a time (callers queue on a lock)."""
+    """Reads articles with one loaded model; requests that arrive together are read as one batch."""
 
     def __init__(self, loaded: LoadedModel, prompts: Prompts, settings: Settings) -> None:
         self.loaded = loaded
@@ -258,13 +294,7 @@ class Engine:
         self.prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
         self.prefix_cache = DynamicCache()
         with torch.inference_mode():
-            self.prefix_logits = self.forward(self.prefix_ids, self.prefix_cache)
-
-    def _rewind(self) -> None:
-        """Drop whatever the last request added to the shared prefix cache."""
-        extra = self.prefix_cache.get_seq_length() - len(self.prefix_ids)
-        if extra > 0:
-            self.prefix_cache.crop(-extra)
+            self.forward(self.prefix_ids, self.prefix_cache)
 
     @property
     def model_name(self) -> str:
@@ -311,69 +341,203 @@ class Engine:
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         """The model's answer for ``article``; stops with ``Cancelled`` once ``cancel`` is set."""
+        result = self.read_batch([article], [cancel])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def read_batch(
+        self, articles: list[Article], cancels: list[threading.Event | None]
+    ) -> list[Draft | BaseException]:
+        """The answers for several articles, read together: one forward pass per step for all.
+
+        Each result is a Draft, or the exception that ended that request alone (``Cancelled``
+        once its ``cancel`` is set); the other requests go on.
+        """
         started = time.perf_counter()
-        cut, window_tokens, truncated = self.window(article.text)
+        prepared = [self._prepare(article) for article in articles]
+        window_ms = (time.perf_counter() - started) * 1000
+        rows = [Row(walk=self._walk(layout), cancel=cancel) for layout, cancel in zip(prepared, cancels)]
+        with self._lock, torch.inference_mode():
+            self._run(rows)
+        results: list[Draft | BaseException] = []
+        for layout, row in zip(prepared, rows):
+            if not isinstance(row.result, Answer):
+                results.append(row.result or Cancelled())
+                continue
+            answer = row.result
+            timings = {
+                "window": window_ms,
+                "prefill": row.prefill_ms,
+                "decode": (row.finished_at - started) * 1000 - window_ms - row.prefill_ms,
+                "total": (row.finished_at - started) * 1000,
+            }
+            results.append(Draft(
+                who=answer.who, what=answer.what, when=answer.when, where=answer.where, source=layout.source,
+                text_offset=layout.text_offset, window_chars=layout.window_chars, truncated=layout.truncated,
+                prompt_tokens=len(self.prefix_ids) + len(layout.request_ids), generated_tokens=answer.generated,
+                timings_ms={name: round(value, 1) for name, value in timings.items()},
+            ))
+        return results
+
+    def _prepare(self, article: Article) -> Prepared:
+        cut, _, truncated = self.window(article.text)
         title = (article.title or "").strip()
-        text_offset = len(title) + 2 if title else 0
         source = f"{title}\n\n{article.text[:cut]}" if title else article.text[:cut]
         user = self.prompts.user(article.text[:cut], title or None, article.published)
         request_ids = self.tokenizer.encode(user + self.suffix_text, add_special_tokens=False) + self.skeleton.open_who
-        timings = {"window": (time.perf_counter() - started) * 1000}
+        return Prepared(source, len(title) + 2 if title else 0, cut, truncated, request_ids)
+
+    def _run(self, rows: list[Row]) -> None:
+        """Drive every row's walk to its end, one batched forward pass per round.
+
+        The batch's KV cache starts as copies of the prompt prefix. Rows feed different numbers
+        of tokens per round, so shorter feeds are padded, and an attention mask hides the pads
+        from every later step; position ids count only real tokens, so a row's scores are those
+        it would get alone. Scoring steps (``Score``) run row by row on a copy of that row's cache.
+        Finished or cancelled rows leave the batch.
+        """
+        cache = copy.deepcopy(self.prefix_cache)
+        if len(rows) > 1:
+            cache.batch_repeat_interleave(len(rows))
+        mask = torch.ones(len(rows), len(self.prefix_ids), dtype=torch.long)
+        for row in rows:
+            row.length = len(self.prefix_ids)
+            row.advance(None)
+        active = list(rows)
+        first_round = True
+        while True:
+            for index, row in enumerate(active):
+                if row.cancel is not None and row.cancel.is_set() and row.result is None:
+                    row.step, row.result = None, Cancelled()
+                while isinstance(row.step, Score):
+                    row.advance(self._score(self._row_cache(cache, mask, index), row.logits, row.step.sequences))
+            keep = [index for index, row in enumerate(active) if row.step is not None]
+            now = time.perf_counter()
+            for index, row in enumerate(active):
+                if row.step is None:
+                    row.finished_at = now
+            if not keep:
+                return
+            if len(keep) < len(active):
+                cache.batch_select_indices(torch.tensor(keep))
+                mask = mask[keep]
+                active = [active[index] for index in keep]
+            tick = time.perf_counter()
+            feeds = [row.step.ids for row in active]  # type: ignore[union-attr]
+            logits, mask = self._forward_rows(feeds, [row.length for row in active], mask, cache)
+            elapsed_ms = (time.perf_counter() - tick) * 1000
+            for row, ids, row_logits in zip(active, feeds, logits):
+                row.length += len(ids)
+                row.logits = row_logits
+                if first_round:
+                    row.prefill_ms = elapsed_ms
+                row.advance(row_logits)
+            first_round = False
+
+    def _forward_rows(
+        self, feeds: list[list[int]], lengths: list[int], mask: torch.Tensor, cache: DynamicCache
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass writing each row's ``feeds`` after its cache; next-token scores per row, and the new mask."""
+        width = max(map(len, feeds))
+        pad = feeds[0][-1]  # any token: the mask hides it
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in feeds])
+        new_mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in feeds])
+        positions = torch.tensor(lengths).unsqueeze(1) + torch.arange(width)
+        mask = torch.cat([mask, new_mask], dim=1)
+        ends = [len(ids) - 1 for ids in feeds]
+        kept = sorted(set(ends))  # only the positions whose scores are read go through the LM head
+        device = self.loaded.device
+        output = self.loaded.model(
+            input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+            cache=cache, use_cache=True, logits_to_keep=torch.tensor(kept, device=device),
+        )
+        rows = torch.arange(len(feeds))
+        columns = torch.tensor([kept.index(end) for end in ends])
+        return output.logits[rows, columns].float().cpu(), mask
+
+    @staticmethod
+    def _row_cache(cache: DynamicCache, mask: torch.Tensor, index: int) -> DynamicCache:
+        """Row ``index`` of a batch cache on its own, pads removed."""
+        if mask.shape[0] == 1 and bool(mask.all()):
+            return cache
+        real = mask[index].nonzero().squeeze(1).to(cache.layers[0].keys.device)
+        row = DynamicCache()
+        for layer_index, layer in enumerate(cache.layers):
+            row.update(layer.keys[index : index + 1, :, real], layer.values[index : index + 1, :, real], layer_index)
+        return row
+
+    def _score(self, cache: DynamicCache, logits: torch.Tensor, sequences: list[list[int]]) -> list[float]:
+        """Mean log-probability of each of ``sequences`` after ``cache``, whose next-token scores are ``logits``.
+
+        Candidates are scored in batches over copies of the cache (right-padded: with causal
+        attention, padding after a sequence cannot change the scores of its own tokens). Batches
+        are small because each row copies the whole KV cache.
+        """
+        first = torch.log_softmax(logits, -1)
+        scores: list[float] = []
+        for begin in range(0, len(sequences), PICK_BATCH):
+            batch = sequences[begin : begin + PICK_BATCH]
+            width = max(map(len, batch))
+            scratch = copy.deepcopy(cache)
+            scratch.batch_repeat_interleave(len(batch))
+            padded = torch.tensor([sequence + [sequence[-1]] * (width - len(sequence)) for sequence in batch])
+            rest = torch.log_softmax(self.forward_batch(padded, scratch).float(), -1)
+            # Mean log-probability per token: a plain sum would always favour the shortest
+            # candidate (measured on the dev set: what F1 0.28 with sums, 0.51 with means).
+            scores += [
+                (float(first[sequence[0]]) + sum(float(rest[row, step - 1, sequence[step]]) for step in range(1, len(sequence))))
+                / len(sequence)
+                for row, sequence in enumerate(batch)
+            ]
+            del scratch, rest
+        return scores
+
+    def _walk(self, layout: Prepared) -> Generator[Step, Any, Answer]:
+        """Every decision for one article, in the order the JSON is written; model steps are yielded."""
+        source, text_offset = layout.source, layout.text_offset
         in_text = (text_offset, len(source))
         lead = (text_offset, lead_end(source, text_offset, self.settings.lead_chars))
+        title_end = text_offset - 2 if text_offset else 0
         # The event description is copied from the headline, or without one from the first sentence.
-        headline = (0, len(title)) if title else (text_offset, lead_end(source, text_offset, 1))
+        headline = (0, title_end) if text_offset else (text_offset, lead_end(source, text_offset, 1))
         skeleton, settings = self.skeleton, self.settings
-
-        with self._lock, torch.inference_mode():
-            self._rewind()
-            try:
-                tick = time.perf_counter()
-                decoder = Decoder(self, self.prefix_cache, self.prefix_logits, cancel)
-                decoder.feed(request_ids)
-                timings["prefill"] = (time.perf_counter() - tick) * 1000
-                tick = time.perf_counter()
-                who = self._items(decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close)
-                headlines = [
-                    (start, end) for start, end in headline_spans(source, headline)
-                    if len(source[start:end].split()) <= settings.max_what_words and end - start <= 12 * settings.max_what_words
-                ][: settings.headline_candidates]
-                what = self._choose(decoder, source, headlines, skeleton.what_close, text_offset)
-                # A time expression when the article has one; the model picks which.
-                times = first_time_spans(source, in_text, settings.time_candidates)
-                decoder.feed(skeleton.when_open[0 if times else 1])
-                when = self._choose(decoder, source, times, skeleton.when_close, text_offset) if times else None
-                places = place_spans(source, lead)
-                # Places are decoded token by token among the candidates: on the dev set that beat
-                # scoring each candidate whole (where F1 0.66 against 0.60).
-                where = self._items(
-                    decoder, lambda: SpanConstraint.among(source, self.table, places) if places else None,
-                    skeleton.where_open, skeleton.where_close,
-                )
-                timings["decode"] = (time.perf_counter() - tick) * 1000
-            finally:
-                self._rewind()
-        timings["total"] = (time.perf_counter() - started) * 1000
-        return Draft(
-            who=who, what=what, when=when, where=where, source=source, text_offset=text_offset,
-            window_chars=cut, truncated=truncated,
-            prompt_tokens=len(self.prefix_ids) + len(request_ids), generated_tokens=decoder.generated,
-            timings_ms={name: round(value, 1) for name, value in timings.items()},
+        decoder = Decoder()
+        yield from decoder.feed(layout.request_ids)
+        who = yield from self._items(
+            decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close
         )
+        headlines = [
+            (start, end) for start, end in headline_spans(source, headline)
+            if len(source[start:end].split()) <= settings.max_what_words and end - start <= 12 * settings.max_what_words
+        ][: settings.headline_candidates]
+        what = yield from self._choose(decoder, source, headlines, skeleton.what_close, text_offset)
+        # A time expression when the article has one; the model picks which.
+        times = first_time_spans(source, in_text, settings.time_candidates)
+        yield from decoder.feed(skeleton.when_open[0 if times else 1])
+        when = (yield from self._choose(decoder, source, times, skeleton.when_close, text_offset)) if times else None
+        places = place_spans(source, lead)
+        # Places are decoded token by token among the candidates: on the dev set that beat
+        # scoring each candidate whole (where F1 0.66 against 0.60).
+        where = yield from self._items(
+            decoder, lambda: SpanConstraint.among(source, self.table, places) if places else None,
+            skeleton.where_open, skeleton.where_close,
+        )
+        return Answer(who=who, what=what, when=when, where=where, generated=decoder.generated)
 
     def _choose(
         self, decoder: Decoder, source: str, spans: list[tuple[int, int]], closer: list[int], prefer_from: int
-    ) -> Span | None:
+    ) -> Generator[Step, Any, Span | None]:
         """The candidate span the model finds most probable as a whole value, then ``closer``."""
         if not spans:
-            decoder.feed(closer)
+            yield from decoder.feed(closer)
             return None
         first_at: dict[str, int] = {}
         for start, end in sorted(spans, key=lambda span: (span[0] < prefer_from, span[0])):
             first_at.setdefault(source[start:end], start)
         texts = list(first_at)
         encode = self.tokenizer.encode
-        best = decoder.pick([encode(text, add_special_tokens=False) + closer for text in texts])
+        best = yield from decoder.pick([encode(text, add_special_tokens=False) + closer for text in texts])
         return Span(texts[best], first_at[texts[best]])
 
     def _items(
@@ -382,7 +546,7 @@ class Engine:
         constraint_for_item: Callable[[], SpanConstraint | None],
         opening: list[list[int]],
         closing: list[list[int]],
-    ) -> list[Span]:
+    ) -> Generator[Step, Any, list[Span]]:
         """A list of copied values: the model decides whether it has items and when it ends.
 
         With nothing to copy from (``constraint_for_item`` gives None) the list is written empty.
@@ -390,17 +554,17 @@ class Engine:
         items: list[Span] = []
         first = constraint_for_item()
         if first is None:
-            decoder.feed(opening[1])
+            yield from decoder.feed(opening[1])
             return items
-        if decoder.choose(opening) != 0:
+        if (yield from decoder.choose(opening)) != 0:
             return items
         constraint = first
         for count in range(1, self.settings.max_items + 1):
             last = count == self.settings.max_items
             # At the item limit only the end of the list may follow.
-            closed = decoder.span(constraint, [closing[1]] if last else closing, self.settings.max_span_tokens)
+            closed = yield from decoder.span(constraint, [closing[1]] if last else closing, self.settings.max_span_tokens)
             if closed == ABANDONED:
-                decoder.feed(closing[1])
+                yield from decoder.feed(closing[1])
                 break
             span = self._finish(constraint, prefer_from=0)
             if span and all(span.text.lower() != item.text.lower() for item in items):

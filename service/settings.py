@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         ),
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description=(
+            "Weights' precision. 'auto' takes bfloat16 on CUDA and on CPUs with native bfloat16 "
+            "matrix units (AMX or AVX512-BF16), else float32 (bfloat16 emulated in software is slower)."
+        ),
+    )
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default.")
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
@@ -59,6 +66,12 @@ class Settings(BaseSettings):
     max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
     max_span_tokens: int = Field(10, ge=1, description="Most tokens in one who/where item (10 kept dev F1 and cut the median from 1.71 to 1.58 s).")
     max_what_words: int = Field(25, ge=1, description="Most words in the what description.")
+    max_batch: int = Field(
+        8, ge=1, description="Most requests the local model reads together in one batch (1 turns batching off)."
+    )
+    batch_wait_ms: float = Field(
+        10.0, ge=0, description="How long a batch waits, once the model is free, for requests arriving together."
+    )
     max_queue: int = Field(16, ge=1, description="Requests that may wait for or use the model; more get 503.")
     request_timeout_s: float = Field(60.0, gt=0, description="Deadline of one summary request; past it, 504.")
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from service.engine import Article, Engine, Reader
+from service.engine import Article, Draft, Engine, Reader
 from service.grounding import ground
 from service.loader import load_model
 from service.prompts import load_prompts
@@ -37,9 +37,30 @@ class Summarizer:
         return self.engine.load_seconds
 
     def summarize(self, request: SummaryRequest, cancel: threading.Event | None = None) -> Summary:
-        published = publication_date(request.published_at)
-        article = Article(text=request.text, title=request.title, published=published.isoformat() if published else None)
-        draft = self.engine.read(article, cancel)
+        result = self.summarize_batch([request], [cancel])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def summarize_batch(
+        self, requests: list[SummaryRequest], cancels: list[threading.Event | None]
+    ) -> list[Summary | BaseException]:
+        """Summaries of requests read together; a request that failed gets its exception instead."""
+        published = [publication_date(request.published_at) for request in requests]
+        articles = [
+            Article(text=request.text, title=request.title, published=date.isoformat() if date else None)
+            for request, date in zip(requests, published)
+        ]
+        drafts = self.engine.read_batch(articles, cancels)
+        results: list[Summary | BaseException] = []
+        for request, date, draft in zip(requests, published, drafts):
+            try:
+                results.append(draft if isinstance(draft, BaseException) else self._summary(request, date, draft))
+            except Exception as error:  # one request's failure stays its own
+                results.append(error)
+        return results
+
+    def _summary(self, request: SummaryRequest, published: dt.date | None, draft: Draft) -> Summary:
         who, what, when, where = ground(draft, request.text, published)
         warnings = []
         if draft.truncated:

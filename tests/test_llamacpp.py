@@ -37,7 +37,9 @@ def llama_server() -> Iterator[str]:
     port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_gguf()),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+        # One thread: llama.cpp's threads spin-wait, and on a busy 2-core machine two of them stall badly.
+        "--n_threads", "1",
         "--model_alias", "smollm2-135m",
     ]
     with run_until_ready(command, f"http://127.0.0.1:{port}", "/v1/models", timeout_s=120) as running:
@@ -53,6 +55,7 @@ def remote_client(llama_server: str) -> Iterator[TestClient]:
         # llama-cpp-python's server takes the schema as {"type": "json_object", "schema": ...}.
         openai_response_format="json_object",
         openai_timeout_s=120,
+        request_timeout_s=300,
     )
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 30

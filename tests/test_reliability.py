@@ -33,6 +33,7 @@ class SlowSummarizer:
         self.release = threading.Event()
         self.ran: list[str] = []
         self.stopped: list[str] = []
+        self.batches: list[list[str]] = []
 
     def summarize(self, request: SummaryRequest, cancel: threading.Event) -> Summary:
         while not self.release.wait(0.01):
@@ -41,6 +42,16 @@ class SlowSummarizer:
                 raise Cancelled
         self.ran.append(request.text)
         return Summary(who=[], what={"text": request.text}, when=None, where=[], model="slow", prompt_version="x", timings_ms={})
+
+    def summarize_batch(self, requests: list[SummaryRequest], cancels: list[threading.Event]) -> list[Summary | BaseException]:
+        self.batches.append([request.text for request in requests])
+        results: list[Summary | BaseException] = []
+        for request, cancel in zip(requests, cancels):
+            try:
+                results.append(self.summarize(request, cancel))
+            except Cancelled as error:
+                results.append(error)
+        return results
 
 
 def test_a_full_queue_refuses_at_once():
@@ -57,6 +68,36 @@ def test_a_full_queue_refuses_at_once():
         scheduler.close()
 
     asyncio.run(scenario())
+
+
+def test_requests_that_arrive_together_are_read_as_one_batch():
+    async def scenario() -> SlowSummarizer:
+        model = SlowSummarizer()
+        model.release.set()
+        scheduler = Scheduler(model, max_queue=8, deadline_s=5, max_batch=4, gather_s=0.05)  # type: ignore[arg-type]
+        texts = ["a", "b", "c", "d", "e"]
+        summaries = await asyncio.gather(*(scheduler.summarize(SummaryRequest(text=text)) for text in texts))
+        assert [summary.what.text for summary in summaries] == texts
+        scheduler.close()
+        return model
+
+    assert asyncio.run(scenario()).batches == [["a", "b", "c", "d"], ["e"]]
+
+
+def test_a_request_arriving_during_a_batch_goes_in_the_next_one_in_order():
+    async def scenario() -> SlowSummarizer:
+        model = SlowSummarizer()
+        scheduler = Scheduler(model, max_queue=8, deadline_s=5, max_batch=8, gather_s=0.01)  # type: ignore[arg-type]
+        first = asyncio.ensure_future(scheduler.summarize(SummaryRequest(text="first")))
+        await asyncio.sleep(0.1)  # the first batch is running and blocked
+        later = [asyncio.ensure_future(scheduler.summarize(SummaryRequest(text=text))) for text in ("second", "third")]
+        await asyncio.sleep(0.05)
+        model.release.set()
+        await asyncio.gather(first, *later)
+        scheduler.close()
+        return model
+
+    assert asyncio.run(scenario()).batches == [["first"], ["second", "third"]]
 
 
 def test_a_request_past_its_deadline_is_cancelled_and_stops_the_model():

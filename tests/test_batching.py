@@ -1,0 +1,63 @@
+"""Concurrent requests read as one batch on the real model: same answers as alone, no request lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import httpx
+
+from service.app import create_app
+from service.engine import Article, Cancelled
+from service.settings import Settings
+from service.summarizer import Summarizer
+
+BBC_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc-sample.jsonl"
+
+
+def bbc_articles(indexes: list[int]) -> list[Article]:
+    with BBC_FILE.open(encoding="utf-8") as rows:
+        articles = [json.loads(row) for row in rows]
+    return [Article(text=articles[index]["text"], title=articles[index]["title"], published="2005-03-10") for index in indexes]
+
+
+def answers(draft) -> tuple:
+    return ([span.text for span in draft.who], draft.what, draft.when, [span.text for span in draft.where])
+
+
+def test_articles_read_together_get_the_answers_they_get_alone(summarizer: Summarizer):
+    articles = bbc_articles([3, 25, 61])
+    alone = [answers(summarizer.engine.read(article)) for article in articles]
+    together = summarizer.engine.read_batch(articles, [None] * len(articles))
+    assert [answers(draft) for draft in together] == alone
+
+
+def test_a_cancelled_request_leaves_the_rest_of_its_batch_unharmed(summarizer: Summarizer):
+    articles = bbc_articles([3, 25, 61])
+    alone = [answers(summarizer.engine.read(article)) for article in (articles[0], articles[2])]
+    cancel = threading.Event()
+    cancel.set()
+    together = summarizer.engine.read_batch(articles, [None, cancel, None])
+    assert isinstance(together[1], Cancelled)
+    assert [answers(together[0]), answers(together[2])] == alone
+
+
+def test_concurrent_http_requests_share_batches_and_all_get_their_own_summary(summarizer: Summarizer):
+    articles = bbc_articles([3, 25, 61, 80])
+    app = create_app(Settings(max_batch=4, batch_wait_ms=50), summarizer=summarizer)
+
+    async def post_all() -> list[httpx.Response]:
+        # httpx's ASGI transport runs the four requests concurrently in this event loop.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=120) as client:
+            return await asyncio.gather(*(
+                client.post("/v1/summaries", json={"text": article.text, "title": article.title}) for article in articles
+            ))
+
+    responses = asyncio.run(post_all())
+    assert [response.status_code for response in responses] == [200] * 4
+    for article, response in zip(articles, responses):
+        summary = response.json()
+        for item in summary["who"] + summary["where"]:
+            assert article.text[item["start"] : item["end"]] == item["text"]
