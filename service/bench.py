@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 import torch
 
+from service.engine import Article, Layout
 from service.evaluation import article_request
 from service.schemas import SummaryRequest
 from service.subprocess_server import serve_in_subprocess
@@ -60,9 +61,10 @@ def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens
     model, tokenizer = engine.loaded.model, engine.tokenizer
     timing = Timing()
     for request in requests:
-        cut, _, _ = engine.window(request.text)
         published = request.published_at.isoformat()[:10] if request.published_at else None
-        prompt = engine.prompts.conversation(engine.prompts.user(request.text[:cut], request.title, published), tokenizer)
+        article = Article(text=request.text, title=request.title, published=published)
+        layout = Layout.of(article, engine.window(request.text), engine.prompts)
+        prompt = engine.prompts.conversation(layout.user, tokenizer)
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(engine.loaded.device)
         started = time.perf_counter()
         with torch.inference_mode():

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
@@ -34,6 +34,7 @@ from service.settings import Settings
 
 ARTICLE_SENTINEL = "\u0000ARTICLE\u0000"
 ABANDONED = -1
+T = TypeVar("T")
 PICK_BATCH = 8  # candidates scored per batched pass (each row copies the KV cache)
 
 
@@ -131,6 +132,14 @@ class Skeleton:
             if len({option[0] for option in options}) != len(options):
                 raise ValueError("this tokenizer merges the JSON skeleton's options; the engine cannot tell them apart")
         return skeleton
+
+
+def only(results: list[T | BaseException]) -> T:
+    """The one result of a batch of one, raising the exception that ended it, if any."""
+    (result,) = results
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def sentence_cut(text: str, limit: int) -> int:
@@ -242,15 +251,32 @@ class Decoder:
                 return index
 
 
-@dataclass
-class Prepared:
-    """An article laid out for the model: the source answers are copied from, and the prompt ids."""
+@dataclass(frozen=True)
+class Layout:
+    """An article as the model reads it: the source answers are copied from, and the user prompt.
+
+    ``source`` is the title, a blank line, then the first ``window_chars`` of the text; both
+    backends lay articles out this way, so positions in it mean the same everywhere.
+    """
 
     source: str
-    text_offset: int
+    text_offset: int  # where the article text starts in source
     window_chars: int
     truncated: bool
-    request_ids: list[int]
+    user: str
+
+    @classmethod
+    def of(cls, article: Article, cut: int, prompts: Prompts) -> Layout:
+        """``article`` with its text cut at ``cut`` characters."""
+        title = (article.title or "").strip()
+        window = article.text[:cut]
+        return cls(
+            source=f"{title}\n\n{window}" if title else window,
+            text_offset=len(title) + 2 if title else 0,
+            window_chars=cut,
+            truncated=cut < len(article.text),
+            user=prompts.user(window, title or None, article.published),
+        )
 
 
 @dataclass
@@ -325,8 +351,8 @@ class Engine:
         output = self.loaded.model(input_ids=input_ids.to(self.loaded.device), cache=cache, use_cache=True)
         return output.logits
 
-    def window(self, text: str) -> tuple[int, int, bool]:
-        """How much of ``text`` the model reads, lead first: (characters, tokens, truncated).
+    def window(self, text: str) -> int:
+        """How many characters of ``text`` the model reads, lead first.
 
         The cut falls at a sentence end (or at least a word end) within the token budget.
         """
@@ -334,17 +360,13 @@ class Engine:
         head = text[: budget * 12]  # enough characters for the budget; tokenising a whole long text is waste
         offsets = self.tokenizer(head, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         if len(offsets) <= budget and len(head) == len(text):
-            return len(text), len(offsets), False
+            return len(text)
         limit = offsets[budget - 1][1] if len(offsets) >= budget else len(head)
-        cut = sentence_cut(text, limit)
-        return cut, len(self.tokenizer.encode(text[:cut], add_special_tokens=False)), True
+        return sentence_cut(text, limit)
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         """The model's answer for ``article``; stops with ``Cancelled`` once ``cancel`` is set."""
-        result = self.read_batch([article], [cancel])[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return only(self.read_batch([article], [cancel]))
 
     def read_batch(
         self, articles: list[Article], cancels: list[threading.Event | None]
@@ -355,13 +377,19 @@ class Engine:
         once its ``cancel`` is set); the other requests go on.
         """
         started = time.perf_counter()
-        prepared = [self._prepare(article) for article in articles]
+        layouts = [Layout.of(article, self.window(article.text), self.prompts) for article in articles]
+        request_ids = [
+            self.tokenizer.encode(layout.user + self.suffix_text, add_special_tokens=False) + self.skeleton.open_who
+            for layout in layouts
+        ]
         window_ms = (time.perf_counter() - started) * 1000
-        rows = [Row(walk=self._walk(layout), cancel=cancel) for layout, cancel in zip(prepared, cancels)]
+        rows = [
+            Row(walk=self._walk(layout, ids), cancel=cancel) for layout, ids, cancel in zip(layouts, request_ids, cancels)
+        ]
         with self._lock, torch.inference_mode():
             self._run(rows)
         results: list[Draft | BaseException] = []
-        for layout, row in zip(prepared, rows):
+        for layout, ids, row in zip(layouts, request_ids, rows):
             if not isinstance(row.result, Answer):
                 results.append(row.result or Cancelled())
                 continue
@@ -375,18 +403,10 @@ class Engine:
             results.append(Draft(
                 who=answer.who, what=answer.what, when=answer.when, where=answer.where, source=layout.source,
                 text_offset=layout.text_offset, window_chars=layout.window_chars, truncated=layout.truncated,
-                prompt_tokens=len(self.prefix_ids) + len(layout.request_ids), generated_tokens=answer.generated,
+                prompt_tokens=len(self.prefix_ids) + len(ids), generated_tokens=answer.generated,
                 timings_ms={name: round(value, 1) for name, value in timings.items()},
             ))
         return results
-
-    def _prepare(self, article: Article) -> Prepared:
-        cut, _, truncated = self.window(article.text)
-        title = (article.title or "").strip()
-        source = f"{title}\n\n{article.text[:cut]}" if title else article.text[:cut]
-        user = self.prompts.user(article.text[:cut], title or None, article.published)
-        request_ids = self.tokenizer.encode(user + self.suffix_text, add_special_tokens=False) + self.skeleton.open_who
-        return Prepared(source, len(title) + 2 if title else 0, cut, truncated, request_ids)
 
     def _run(self, rows: list[Row]) -> None:
         """Drive every row's walk to its end, one batched forward pass per round.
@@ -493,17 +513,16 @@ class Engine:
             del scratch, rest
         return scores
 
-    def _walk(self, layout: Prepared) -> Generator[Step, Any, Answer]:
+    def _walk(self, layout: Layout, request_ids: list[int]) -> Generator[Step, Any, Answer]:
         """Every decision for one article, in the order the JSON is written; model steps are yielded."""
         source, text_offset = layout.source, layout.text_offset
         in_text = (text_offset, len(source))
         lead = (text_offset, lead_end(source, text_offset, self.settings.lead_chars))
-        title_end = text_offset - 2 if text_offset else 0
         # The event description is copied from the headline, or without one from the first sentence.
-        headline = (0, title_end) if text_offset else (text_offset, lead_end(source, text_offset, 1))
+        headline = (0, text_offset - 2) if text_offset else (0, lead_end(source, 0, 1))
         skeleton, settings = self.skeleton, self.settings
         decoder = Decoder()
-        yield from decoder.feed(layout.request_ids)
+        yield from decoder.feed(request_ids)
         who = yield from self._items(
             decoder, lambda: SpanConstraint.over(source, self.table, lead), skeleton.who_open, skeleton.who_close
         )

@@ -15,7 +15,7 @@ import time
 import openai
 from pydantic import ValidationError
 
-from service.engine import Article, Cancelled, Draft, EngineUnavailable, Span, sentence_cut
+from service.engine import Article, Cancelled, Draft, EngineUnavailable, Layout, Span, sentence_cut
 from service.grounding import align
 from service.prompts import Prompts
 from service.schemas import Answer, answer_schema
@@ -68,15 +68,12 @@ class RemoteEngine:
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         started = time.perf_counter()
-        cut = sentence_cut(article.text, self.settings.openai_max_chars)
-        title = (article.title or "").strip()
-        text_offset = len(title) + 2 if title else 0
-        source = f"{title}\n\n{article.text[:cut]}" if title else article.text[:cut]
-        user = self.prompts.user(article.text[:cut], title or None, article.published)
+        layout = Layout.of(article, sentence_cut(article.text, self.settings.openai_max_chars), self.prompts)
+        source, text_offset = layout.source, layout.text_offset
         if cancel is not None and cancel.is_set():
             raise Cancelled
         tick = time.perf_counter()
-        answer, usage = self._complete(self.prompts.messages(user))
+        answer, usage = self._complete(self.prompts.messages(layout.user))
         timings = {"engine": (time.perf_counter() - tick) * 1000}
         if cancel is not None and cancel.is_set():
             raise Cancelled
@@ -101,7 +98,7 @@ class RemoteEngine:
         timings["total"] = (time.perf_counter() - started) * 1000
         return Draft(
             who=who, what=what[0] if what else None, when=when[0] if when else None, where=where,
-            source=source, text_offset=text_offset, window_chars=cut, truncated=cut < len(article.text),
+            source=source, text_offset=text_offset, window_chars=layout.window_chars, truncated=layout.truncated,
             prompt_tokens=usage[0], generated_tokens=usage[1],
             timings_ms={name: round(value, 1) for name, value in timings.items()}, dropped=dropped,
         )

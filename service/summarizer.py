@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from service.engine import Article, Draft, Engine, Reader
+from service.engine import Article, Draft, Engine, Reader, only
 from service.grounding import ground
 from service.loader import load_model
 from service.prompts import load_prompts
@@ -37,10 +37,7 @@ class Summarizer:
         return self.engine.load_seconds
 
     def summarize(self, request: SummaryRequest, cancel: threading.Event | None = None) -> Summary:
-        result = self.summarize_batch([request], [cancel])[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return only(self.summarize_batch([request], [cancel]))
 
     def summarize_batch(
         self, requests: list[SummaryRequest], cancels: list[threading.Event | None]
