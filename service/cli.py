@@ -8,8 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from service.engine import EngineUnavailable
-from service.loader import ModelNotFoundError, resolve_source
+from service.backends import backend_plan
+from service.errors import InferenceServerError, ModelNotFoundError
 from service.schemas import SummaryRequest
 from service.settings import Settings, load_settings
 
@@ -90,7 +90,7 @@ def configure_logging(json_lines: bool) -> None:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     # The app writes its own access log (with request ids); uvicorn's would duplicate it.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
@@ -107,8 +107,8 @@ def summarize(settings: Settings, args: argparse.Namespace) -> None:
 def batch(settings: Settings, args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from service.batch import input_rows, run_batch
     from service.summarizer import Summarizer
+    from service.tools.batch import input_rows, run_batch
 
     rows = list(input_rows(args.input))
     summarizer = Summarizer.load(settings)
@@ -120,9 +120,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def bench(settings: Settings, args: argparse.Namespace) -> None:
-    from service import bench as benchmark
-    from service.evaluation import read_rows
     from service.summarizer import Summarizer
+    from service.tools import bench as benchmark
+    from service.tools.evaluation import read_rows
 
     files = args.articles or [SHARED_DATA / "bbc-sample.jsonl", SHARED_DATA / "giveme5w1h-dev.jsonl"]
     requests = [request for path in files for request in benchmark.requests_from(read_rows(path)[: args.n])]
@@ -134,8 +134,8 @@ def bench(settings: Settings, args: argparse.Namespace) -> None:
 def evaluate(settings: Settings, args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from service import evaluation
     from service.summarizer import Summarizer
+    from service.tools import evaluation
 
     rows = evaluation.read_rows(args.gold)[: args.limit]
     summarizer = Summarizer.load(settings)
@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
     try:
         settings = load_settings(**options)
-        if settings.backend == "local":  # a missing model is a start-up error, before anything loads
-            resolve_source(settings.model, settings.cache_dir)
+        backend_plan(settings).check()  # a missing model is a start-up error, before anything loads
         if args.command == "serve":
             serve(settings)
         elif args.command == "eval":
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFoundError as error:
         print(f"summarizer: {error}", file=sys.stderr)
         return 2
-    except EngineUnavailable as error:  # backend 'openai': what is done so far is kept (batch resumes)
+    except InferenceServerError as error:  # backend 'openai': what is done so far is kept (batch resumes)
         print(f"summarizer: {error}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as error:

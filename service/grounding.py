@@ -9,7 +9,7 @@ import re
 import dateparser
 from dateparser.search import search_dates
 
-from service.engine import Draft, Span
+from service.article import Draft, Span
 from service.schemas import Item, When
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -1,10 +1,16 @@
-"""Prompt templates from ``prompts/``, rendered with the schema's own field descriptions."""
+"""Prompt templates from ``prompts/``, rendered with the schema's own field descriptions.
+
+``prompts/`` sits at the top of the repository; the wheel ships it as the data package
+``service.prompt_templates`` (see pyproject.toml), which an editable install maps back to it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
@@ -14,7 +20,8 @@ from service.schemas import ANSWER_FIELDS, Summary
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PACKAGE = "service.prompt_templates"
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent / "prompts"
 TEMPLATE_FILES = ("system.txt", "user.txt", "example.json", "completion.txt")
 
 
@@ -66,7 +73,16 @@ def answer_json(answer: dict[str, object]) -> str:
     return json.dumps({name: answer.get(name) for name in ANSWER_FIELDS}, ensure_ascii=False)
 
 
-def load_prompts(directory: Path = PROMPTS_DIR) -> Prompts:
+def template_dir() -> Traversable:
+    """The templates as installed (wheel or editable install), else a source checkout's prompts/."""
+    try:
+        return resources.files(PACKAGE)
+    except ModuleNotFoundError:  # the checkout itself is on sys.path, nothing installed from it
+        return CHECKOUT_DIR
+
+
+def load_prompts(directory: Traversable | None = None) -> Prompts:
+    directory = directory or template_dir()
     raw = {name: (directory / name).read_text(encoding="utf-8") for name in TEMPLATE_FILES}
     user_template = Template(raw["user.txt"].strip())
     example = json.loads(raw["example.json"])

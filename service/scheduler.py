@@ -16,20 +16,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from service.errors import ClientGone, DeadlineExceeded, QueueFull
 from service.schemas import Summary, SummaryRequest
 from service.summarizer import Summarizer
-
-
-class QueueFull(Exception):
-    """Too many requests are waiting for the model."""
-
-
-class DeadlineExceeded(Exception):
-    """The request did not finish within its deadline."""
-
-
-class ClientGone(Exception):
-    """The client disconnected before its summary was ready."""
 
 
 def model_thread(workers: int = 1) -> ThreadPoolExecutor:
@@ -93,7 +82,7 @@ class Scheduler:
     ) -> Summary:
         """The summary, unless the queue is full, the deadline passes or ``disconnected()`` returns first."""
         if self.pending >= self.max_queue:
-            raise QueueFull
+            raise QueueFull(f"the model is busy: {self.max_queue} requests are already waiting; retry later")
         self.pending += 1
         waiting = Waiting(request, threading.Event(), asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
@@ -106,8 +95,8 @@ class Scheduler:
                 return waiting.future.result()
             waiting.cancel.set()
             if watcher is not None and watcher in done:
-                raise ClientGone
-            raise DeadlineExceeded
+                raise ClientGone("client disconnected")
+            raise DeadlineExceeded(f"the summary took longer than {self.deadline_s:g} s")
         except asyncio.CancelledError:
             waiting.cancel.set()
             raise

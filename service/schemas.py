@@ -142,16 +142,16 @@ SUMMARY_EXAMPLE = {
     "warnings": []
 }
 
-# Which Summary fields the model answers, in the order it answers them.
-ANSWER_FIELDS = ("who", "what", "when", "where")
-
-
 def _described(name: str) -> str | None:
     return Summary.model_fields[name].description
 
 
 class Answer(BaseModel):
-    """The model's own answer before grounding: plain strings, as an inference server returns them."""
+    """The model's own answer before grounding: plain strings, as an inference server returns them.
+
+    Its fields, in this order, are the answer's JSON keys everywhere: the prompt's field list and
+    worked example, the local engine's skeleton, and the schema sent to an inference server.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -159,6 +159,10 @@ class Answer(BaseModel):
     what: str = Field(description=_described("what"))
     when: str | None = Field(description=_described("when"))
     where: list[str] = Field(description=_described("where"))
+
+
+# The Summary fields the model answers, in the order it writes them (defined by Answer above).
+ANSWER_FIELDS = tuple(Answer.model_fields)
 
 
 def answer_schema(max_items: int, max_chars: int) -> dict[str, Any]:

@@ -1,40 +1,35 @@
-"""The one path from a request to a Summary: read with the engine, then ground and validate."""
+"""The one path from a request to a Summary: read with the backend, then ground and validate."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 
-from service.engine import Article, Draft, Engine, Reader, only
+from service.article import Article, Draft
+from service.backends import Backend, backend_plan, only
 from service.grounding import ground
-from service.loader import load_model
-from service.prompts import load_prompts
 from service.schemas import Summary, SummaryRequest
 from service.settings import Settings
 
 
 class Summarizer:
-    """Turns article requests into validated, grounded summaries with one loaded model."""
+    """Turns article requests into validated, grounded summaries with one backend."""
 
-    def __init__(self, engine: Reader) -> None:
-        self.engine = engine
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
 
     @classmethod
     def load(cls, settings: Settings) -> Summarizer:
-        """The configured backend: the model in this process, or an OpenAI-compatible server."""
-        if settings.backend == "openai":
-            from service.remote import RemoteEngine  # the openai client is only needed for this backend
-
-            return cls(RemoteEngine(load_prompts(), settings))
-        return cls(Engine(load_model(settings), load_prompts(), settings))
+        """A Summarizer on the configured backend, started (for a local model: loaded)."""
+        return cls(backend_plan(settings).start())
 
     @property
     def model_name(self) -> str:
-        return self.engine.model_name
+        return self.backend.model_name
 
     @property
     def load_seconds(self) -> float:
-        return self.engine.load_seconds
+        return self.backend.load_seconds
 
     def summarize(self, request: SummaryRequest, cancel: threading.Event | None = None) -> Summary:
         return only(self.summarize_batch([request], [cancel]))
@@ -48,7 +43,7 @@ class Summarizer:
             Article(text=request.text, title=request.title, published=date.isoformat() if date else None)
             for request, date in zip(requests, published)
         ]
-        drafts = self.engine.read_batch(articles, cancels)
+        drafts = self.backend.read_batch(articles, cancels)
         results: list[Summary | BaseException] = []
         for request, date, draft in zip(requests, published, drafts):
             try:
@@ -73,7 +68,7 @@ class Summarizer:
             when=when,
             where=where,
             model=self.model_name,
-            prompt_version=self.engine.prompts.version,
+            prompt_version=self.backend.prompts.version,
             timings_ms=draft.timings_ms,
             usage={"prompt_tokens": draft.prompt_tokens, "generated_tokens": draft.generated_tokens},
             warnings=warnings,

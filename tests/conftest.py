@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings
-from service.subprocess_server import serve_in_subprocess
 from service.summarizer import Summarizer
+from service.tools.subprocess_server import serve_in_subprocess
 
 DEV_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "giveme5w1h-dev.jsonl"
 

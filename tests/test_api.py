@@ -8,7 +8,7 @@ import threading
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
 from service.schemas import Summary
 from service.settings import Settings
 from service.summarizer import Summarizer

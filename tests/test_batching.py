@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from service.app import create_app
-from service.engine import Article, Cancelled
+from service.api.app import create_app
+from service.article import Article
+from service.errors import Cancelled
 from service.settings import Settings
 from service.summarizer import Summarizer
 
@@ -29,17 +30,17 @@ def answers(draft) -> tuple:
 
 def test_articles_read_together_get_the_answers_they_get_alone(summarizer: Summarizer):
     articles = bbc_articles([3, 25, 61])
-    alone = [answers(summarizer.engine.read(article)) for article in articles]
-    together = summarizer.engine.read_batch(articles, [None] * len(articles))
+    alone = [answers(summarizer.backend.read(article)) for article in articles]
+    together = summarizer.backend.read_batch(articles, [None] * len(articles))
     assert [answers(draft) for draft in together] == alone
 
 
 def test_a_cancelled_request_leaves_the_rest_of_its_batch_unharmed(summarizer: Summarizer):
     articles = bbc_articles([3, 25, 61])
-    alone = [answers(summarizer.engine.read(article)) for article in (articles[0], articles[2])]
+    alone = [answers(summarizer.backend.read(article)) for article in (articles[0], articles[2])]
     cancel = threading.Event()
     cancel.set()
-    together = summarizer.engine.read_batch(articles, [None, cancel, None])
+    together = summarizer.backend.read_batch(articles, [None, cancel, None])
     assert isinstance(together[1], Cancelled)
     assert [answers(together[0]), answers(together[2])] == alone
 

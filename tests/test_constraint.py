@@ -2,7 +2,12 @@
 
 import pytest
 
-from service.constraint import SpanConstraint, TokenTable, is_word_end, is_word_start
+from service.backends.local.constraint import (
+    SpanConstraint,
+    TokenTable,
+    is_word_end,
+    is_word_start,
+)
 
 SOURCE = "Mayor Ana Lopez opened the bridge in Porto on Monday."
 # A tiny vocabulary that splits words differently from the source's own spacing.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service import evaluation
+from service.tools import evaluation
 from tests.conftest import DEV_FILE
 
 SCORER = DEV_FILE.parents[1] / "tools" / "score5w.py"

@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings
 
 app = create_app(Settings())

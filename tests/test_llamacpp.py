@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
-from service.loader import embedded_gguf
+from service.api.app import create_app
+from service.backends.local.loader import embedded_gguf
 from service.settings import Settings
-from service.subprocess_server import free_port, run_until_ready
+from service.tools.subprocess_server import free_port, run_until_ready
 from tests.test_api import assert_grounded
 
 pytestmark = pytest.mark.llamacpp

@@ -36,11 +36,10 @@ def test_missing_title_and_date_are_shown_as_unknown():
 
 
 def test_prompt_version_changes_with_the_templates(tmp_path):
-    from service.prompts import PROMPTS_DIR, TEMPLATE_FILES
-    from service.prompts import load_prompts as load
+    from service.prompts import TEMPLATE_FILES, template_dir
 
     for name in TEMPLATE_FILES:
-        (tmp_path / name).write_text((PROMPTS_DIR / name).read_text())
-    assert load(tmp_path).version == load_prompts().version
+        (tmp_path / name).write_text((template_dir() / name).read_text())
+    assert load_prompts(tmp_path).version == load_prompts().version
     (tmp_path / "system.txt").write_text("Different instructions.\n$fields\n")
-    assert load(tmp_path).version != load_prompts().version
+    assert load_prompts(tmp_path).version != load_prompts().version

@@ -15,9 +15,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
-from service.engine import Article, Cancelled
-from service.scheduler import ClientGone, DeadlineExceeded, QueueFull, Scheduler
+from service.api.app import create_app
+from service.article import Article
+from service.errors import Cancelled, ClientGone, DeadlineExceeded, QueueFull
+from service.scheduler import Scheduler
 from service.schemas import Summary, SummaryRequest
 from service.settings import Settings
 from tests.conftest import dev_articles, request_body
@@ -131,15 +132,15 @@ def test_a_client_that_disconnects_stops_costing_compute():
 # The real model.
 
 
-def test_a_cancelled_read_leaves_the_engine_intact_for_the_next_request(summarizer):
-    engine = summarizer.engine
+def test_a_cancelled_read_leaves_the_backend_intact_for_the_next_request(summarizer):
+    backend = summarizer.backend
     article = Article(text=dev_articles()[3]["text"], title=dev_articles()[3]["title"], published="2016-11-09")
-    before = engine.read(article)
+    before = backend.read(article)
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
     with pytest.raises(Cancelled):
-        engine.read(article, cancel)
-    after = engine.read(article)
+        backend.read(article, cancel)
+    after = backend.read(article)
     assert (after.who, after.what, after.when, after.where) == (before.who, before.what, before.when, before.where)
 
 

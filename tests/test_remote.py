@@ -11,12 +11,19 @@ import openai
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
-from service.engine import Article, EngineUnavailable
+from service.api.app import create_app
+from service.article import Article
+from service.backends.openai import OpenAIBackend
+from service.errors import InferenceServerError
 from service.grounding import align
 from service.prompts import load_prompts
-from service.remote import RemoteEngine
-from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, Summary, SummaryRequest
+from service.schemas import (
+    EXAMPLE_PUBLISHED,
+    EXAMPLE_TEXT,
+    EXAMPLE_TITLE,
+    Summary,
+    SummaryRequest,
+)
 from service.settings import Settings
 from service.summarizer import Summarizer
 
@@ -40,13 +47,13 @@ def remote_settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def engine_with(handler: Handler, settings: Settings | None = None, retries: int = 2) -> RemoteEngine:
+def backend_with(handler: Handler, settings: Settings | None = None, retries: int = 2) -> OpenAIBackend:
     settings = settings or remote_settings()
     client = openai.OpenAI(
         base_url=settings.openai_base_url, api_key="k", max_retries=retries,
         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
     )
-    return RemoteEngine(load_prompts(), settings, client=client)
+    return OpenAIBackend(load_prompts(), settings, client=client)
 
 
 GOOD_ANSWER = {"who": ["Royal Dutch Shell", "judge larisa alwin"], "what": "ordered Royal Dutch Shell to cut its carbon emissions", "when": "on Wednesday", "where": ["The Hague"]}
@@ -81,7 +88,7 @@ def test_request_carries_the_prompt_templates_and_the_answer_schema():
         seen.append(json.loads(request.content))
         return completion(GOOD_ANSWER)
 
-    engine_with(handler).read(EXAMPLE)
+    backend_with(handler).read(EXAMPLE)
     body = seen[0]
     assert body["model"] == "smollm2" and body["temperature"] == 0
     assert [message["role"] for message in body["messages"]] == ["system", "user", "assistant", "user"]
@@ -98,13 +105,13 @@ def test_json_object_format_sends_the_schema_inline():
         seen.append(json.loads(request.content))
         return completion(GOOD_ANSWER)
 
-    engine_with(handler, remote_settings(openai_response_format="json_object")).read(EXAMPLE)
+    backend_with(handler, remote_settings(openai_response_format="json_object")).read(EXAMPLE)
     assert seen[0]["response_format"]["type"] == "json_object"
     assert seen[0]["response_format"]["schema"]["title"] == "Answer"
 
 
 def test_answers_are_grounded_at_the_articles_offsets():
-    summary = Summarizer(engine_with(lambda request: completion(GOOD_ANSWER))).summarize(EXAMPLE_REQUEST)
+    summary = Summarizer(backend_with(lambda request: completion(GOOD_ANSWER))).summarize(EXAMPLE_REQUEST)
     assert [item.text for item in summary.who] == ["Royal Dutch Shell", "Judge Larisa Alwin"]
     for item in [*summary.who, *summary.where, summary.when, summary.what]:
         assert item is not None and EXAMPLE_TEXT[item.start : item.end] == item.text
@@ -114,7 +121,7 @@ def test_answers_are_grounded_at_the_articles_offsets():
 
 def test_a_value_not_in_the_article_is_dropped_and_reported():
     answer = {**GOOD_ANSWER, "where": ["The Hague", "Amsterdam"]}
-    summary = Summarizer(engine_with(lambda request: completion(answer))).summarize(EXAMPLE_REQUEST)
+    summary = Summarizer(backend_with(lambda request: completion(answer))).summarize(EXAMPLE_REQUEST)
     assert [item.text for item in summary.where] == ["The Hague"]
     assert any("Amsterdam" in warning for warning in summary.warnings)
 
@@ -126,7 +133,7 @@ def test_server_errors_are_retried_until_the_server_answers():
         calls.append(1)
         return httpx2.Response(503, json={"error": "warming up"}) if len(calls) < 3 else completion(GOOD_ANSWER)
 
-    draft = engine_with(handler, retries=2).read(EXAMPLE)
+    draft = backend_with(handler, retries=2).read(EXAMPLE)
     assert len(calls) == 3 and draft.who
 
 
@@ -137,29 +144,29 @@ def test_rate_limit_is_retried():
         calls.append(1)
         return httpx2.Response(429, headers={"retry-after": "0"}) if len(calls) == 1 else completion(GOOD_ANSWER)
 
-    engine_with(handler).read(EXAMPLE)
+    backend_with(handler).read(EXAMPLE)
     assert len(calls) == 2
 
 
-def test_a_server_that_stays_down_raises_engine_unavailable():
-    with pytest.raises(EngineUnavailable, match="answered 500"):
-        engine_with(lambda request: httpx2.Response(500, json={"error": "boom"}), retries=1).read(EXAMPLE)
+def test_a_server_that_stays_down_raises_inference_server_error():
+    with pytest.raises(InferenceServerError, match="answered 500"):
+        backend_with(lambda request: httpx2.Response(500, json={"error": "boom"}), retries=1).read(EXAMPLE)
 
 
-def test_an_answer_that_breaks_the_schema_raises_engine_unavailable():
-    with pytest.raises(EngineUnavailable, match="does not match the schema"):
-        engine_with(lambda request: completion({"who": "not a list"})).read(EXAMPLE)
+def test_an_answer_that_breaks_the_schema_raises_inference_server_error():
+    with pytest.raises(InferenceServerError, match="does not match the schema"):
+        backend_with(lambda request: completion({"who": "not a list"})).read(EXAMPLE)
 
 
-def test_an_answer_cut_at_max_tokens_raises_engine_unavailable():
-    with pytest.raises(EngineUnavailable, match="max_tokens"):
-        engine_with(lambda request: completion('{"who": ["Shell"', finish_reason="length")).read(EXAMPLE)
+def test_an_answer_cut_at_max_tokens_raises_inference_server_error():
+    with pytest.raises(InferenceServerError, match="max_tokens"):
+        backend_with(lambda request: completion('{"who": ["Shell"', finish_reason="length")).read(EXAMPLE)
 
 
 def test_api_answers_502_problem_when_the_inference_server_stays_down():
     settings = remote_settings()
-    engine = engine_with(lambda request: httpx2.Response(502, text="bad gateway"), settings, retries=0)
-    with TestClient(create_app(settings, summarizer=Summarizer(engine))) as client:
+    backend = backend_with(lambda request: httpx2.Response(502, text="bad gateway"), settings, retries=0)
+    with TestClient(create_app(settings, summarizer=Summarizer(backend))) as client:
         response = client.post("/v1/summaries", json={"text": EXAMPLE_TEXT})
     assert response.status_code == 502
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -168,8 +175,8 @@ def test_api_answers_502_problem_when_the_inference_server_stays_down():
 
 def test_api_returns_the_summary_schema_from_the_openai_backend():
     settings = remote_settings()
-    engine = engine_with(lambda request: completion(GOOD_ANSWER), settings)
-    with TestClient(create_app(settings, summarizer=Summarizer(engine))) as client:
+    backend = backend_with(lambda request: completion(GOOD_ANSWER), settings)
+    with TestClient(create_app(settings, summarizer=Summarizer(backend))) as client:
         response = client.post("/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE})
     assert response.status_code == 200, response.text
     assert Summary.model_validate(response.json()).model == "smollm2"

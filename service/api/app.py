@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.middleware.rate_limit import RateLimitConfig
@@ -30,33 +30,36 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.plugins.problem_details import (
-    ProblemDetailsConfig,
-    ProblemDetailsException,
-    ProblemDetailsPlugin,
-)
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 from pydantic import ValidationError
 
 from service import __version__
-from service.engine import EngineUnavailable
-from service.loader import ModelNotFoundError
-from service.metrics import CONTENT_TYPE_LATEST, Metrics
-from service.middleware import (
+from service.api.metrics import CONTENT_TYPE_LATEST, Metrics
+from service.api.middleware import (
     RequestTiming,
     echo_request_id_and_log,
     rate_limit_identity,
     request_id,
     require_api_key,
 )
-from service.scheduler import (
+from service.api.problems import (
+    client_closed_request,
+    http_exception_to_problem,
+    inference_server_problem,
+    internal_error,
+    problem,
+    status_problem,
+)
+from service.errors import (
     ClientGone,
     DeadlineExceeded,
+    InferenceServerError,
+    ModelNotReady,
     QueueFull,
-    Scheduler,
-    model_thread,
 )
+from service.runtime import Runtime
 from service.schemas import (
     EXAMPLE_PUBLISHED,
     EXAMPLE_TEXT,
@@ -76,93 +79,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 JSON_TYPES = ("application/json",)
 TEXT_TYPES = ("text/plain",)
-
-
-@dataclass
-class Runtime:
-    """The model's life in this process: loading, ready, or failed to load."""
-
-    settings: Settings
-    summarizer: Summarizer | None = None
-    error: str | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    _scheduler: Scheduler | None = field(default=None, repr=False)
-    _model_thread: ThreadPoolExecutor | None = field(default=None, repr=False)
-    _loading: Future[None] | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.metrics.queue_depth.set_function(lambda: self._scheduler.depth if self._scheduler else 0)
-
-    def _worker(self) -> ThreadPoolExecutor:
-        if self._model_thread is None:
-            self._model_thread = model_thread(self.settings.workers)
-        return self._model_thread
-
-    def start_loading(self) -> None:
-        """Load the model in the background, on the thread that will also run it."""
-        if self.summarizer is None and self._loading is None:
-            self._loading = self._worker().submit(self._load)
-
-    def _load(self) -> None:
-        try:
-            self.summarizer = Summarizer.load(self.settings)
-            log.info("model %s ready in %.1f s", self.summarizer.model_name, self.summarizer.load_seconds)
-        except ModelNotFoundError as error:
-            log.error("model not found: %s", error)
-            self.error = str(error)
-        except Exception as error:  # reported by /readyz and every summary request
-            log.exception("model failed to load")
-            self.error = str(error)
-
-    def ready(self) -> Summarizer:
-        if self.summarizer is not None:
-            return self.summarizer
-        detail = f"the model failed to load: {self.error}" if self.error else "the model is still loading"
-        raise problem(HTTPStatus.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "10"})
-
-    def scheduler(self) -> Scheduler:
-        """The queue in front of the loaded model (503 until the model is ready)."""
-        summarizer = self.ready()
-        if self._scheduler is None:
-            settings = self.settings
-            remote = settings.backend == "openai"
-            self._scheduler = Scheduler(
-                summarizer, settings.max_queue, settings.request_timeout_s, self._worker(),
-                max_batch=1 if remote else settings.max_batch, gather_s=0 if remote else settings.batch_wait_ms / 1000,
-                parallel=settings.workers,
-            )
-        return self._scheduler
-
-    def close(self) -> None:
-        """At app shutdown: stop the model thread (a later startup makes a new one)."""
-        if self._model_thread is not None:
-            self._model_thread.shutdown(wait=False, cancel_futures=True)
-        self._model_thread = None
-        self._scheduler = None
-
-
-def problem(
-    status: HTTPStatus, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
-) -> ProblemDetailsException:
-    return ProblemDetailsException(
-        status_code=status.value,
-        title=status.phrase,
-        detail=detail,
-        extra={"errors": errors} if errors else None,
-        headers=headers,
-    )
-
-
-def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
-    """Litestar's own errors (404, 405, 413, ...) in the same problem+json format."""
-    status = HTTPStatus(exc.status_code)
-    errors = exc.extra if isinstance(exc.extra, list) else None
-    return problem(status, exc.detail if exc.detail != status.phrase else "", errors, exc.headers)
-
-
-def internal_error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an unexpected error occurred").to_response(request)
 
 
 async def read_summary_request(request: Request, settings: Settings) -> SummaryRequest:
@@ -262,31 +178,12 @@ class SummaryController(Controller):
             504: problem_response("The summary did not finish within the request deadline."),
         },
     )
-    async def create(self, request: Request) -> Summary:
-        runtime: Runtime = request.app.state.runtime
-        summary_request = await read_summary_request(request, runtime.settings)
-        if runtime.settings.log_articles:
+    async def create(self, request: Request, runtime: Runtime, settings: Settings, metrics: Metrics) -> Summary:
+        summary_request = await read_summary_request(request, settings)
+        if settings.log_articles:
             log.info("article", extra={"request_id": request_id(request.scope), "text": summary_request.text})
-        scheduler = runtime.scheduler()
-        try:
-            summary = await scheduler.summarize(summary_request, disconnected=lambda: client_disconnect(request))
-        except QueueFull as error:
-            raise problem(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                f"the model is busy: {scheduler.max_queue} requests are already waiting; retry later",
-                headers={"Retry-After": "5"},
-            ) from error
-        except DeadlineExceeded as error:
-            raise problem(
-                HTTPStatus.GATEWAY_TIMEOUT, f"the summary took longer than {runtime.settings.request_timeout_s:g} s"
-            ) from error
-        except EngineUnavailable as error:
-            log.warning("inference server failed: %s", error)
-            raise problem(HTTPStatus.BAD_GATEWAY, str(error)) from error
-        except ClientGone as error:
-            # Nobody is listening any more; the status is for the access log (nginx's 499).
-            raise ProblemDetailsException(status_code=499, title="Client Closed Request", detail="client disconnected") from error
-        runtime.metrics.observe_usage(summary.usage.get("prompt_tokens", 0), summary.usage.get("generated_tokens", 0))
+        summary = await runtime.scheduler().summarize(summary_request, disconnected=lambda: client_disconnect(request))
+        metrics.observe_usage(summary.usage.get("prompt_tokens", 0), summary.usage.get("generated_tokens", 0))
         return summary
 
 
@@ -312,8 +209,8 @@ async def healthz() -> Health:
     security=OPEN,
     responses={503: problem_response("The model is loading or failed to load.")},
 )
-async def readyz(request: Request) -> Health:
-    summarizer = request.app.state.runtime.ready()
+async def readyz(runtime: Runtime) -> Health:
+    summarizer = runtime.ready()
     return Health(status="ok", model=summarizer.model_name, load_seconds=round(summarizer.load_seconds, 2))
 
 
@@ -324,11 +221,10 @@ async def page() -> Response[bytes]:
 
 
 @get("/metrics", tags=["operations"], summary="Prometheus metrics", security=OPEN, media_type=CONTENT_TYPE_LATEST)
-async def metrics(request: Request) -> Response[bytes]:
-    runtime: Runtime = request.app.state.runtime
+async def prometheus_metrics(runtime: Runtime, metrics: Metrics) -> Response[bytes]:
     if runtime.summarizer is not None:
-        runtime.metrics.load_seconds.set(runtime.summarizer.load_seconds)
-    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        metrics.load_seconds.set(runtime.summarizer.load_seconds)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def record_metrics(message: Message, scope: Scope) -> None:
@@ -336,7 +232,7 @@ async def record_metrics(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start" or scope["type"] != "http":
         return
     started = scope.get("state", {}).get("started")
-    scope["app"].state.runtime.metrics.observe_request(
+    scope["app"].state.metrics.observe_request(
         scope.get("method", ""),
         scope.get("path_template") or "unmatched",
         message["status"],
@@ -345,9 +241,20 @@ async def record_metrics(message: Message, scope: Scope) -> None:
 
 
 def create_app(settings: Settings | None = None, summarizer: Summarizer | None = None) -> Litestar:
-    """The ASGI app. Without a ``summarizer`` it loads the configured model in the background."""
+    """The ASGI app. Without a ``summarizer`` it loads the configured backend in the background."""
     settings = settings or Settings()
     runtime = Runtime(settings=settings, summarizer=summarizer)
+    metrics = Metrics()
+    metrics.queue_depth.set_function(lambda: runtime.depth)
+    # Every error the service raises, once: its status, and what a client may do about it.
+    problems = {
+        HTTPException: http_exception_to_problem,
+        ModelNotReady: status_problem(HTTPStatus.SERVICE_UNAVAILABLE, retry_after_s=10),
+        QueueFull: status_problem(HTTPStatus.SERVICE_UNAVAILABLE, retry_after_s=5),
+        DeadlineExceeded: status_problem(HTTPStatus.GATEWAY_TIMEOUT),
+        InferenceServerError: inference_server_problem,
+        ClientGone: client_closed_request,
+    }
     swagger = SwaggerRenderPlugin(
         path="/",
         js_url="/static/swagger-ui/swagger-ui-bundle.js",
@@ -369,22 +276,22 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
             SummaryController,
             healthz,
             readyz,
-            metrics,
+            prometheus_metrics,
             page,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
-        on_startup=[lambda app: runtime.start_loading()],
-        on_shutdown=[lambda app: runtime.close()],
+        lifespan=[runtime.lifespan],
+        dependencies={
+            "runtime": Provide(lambda: runtime, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False),
+        },
         middleware=[RequestTiming(), *rate_limit],
         before_send=[echo_request_id_and_log, record_metrics],
         logging_config=None,  # the CLI configures logging (JSON lines); Litestar leaves it alone
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
-        state=State({"runtime": runtime}),
-        plugins=[
-            ProblemDetailsPlugin(
-                ProblemDetailsConfig(exception_to_problem_detail_map={HTTPException: http_exception_to_problem})
-            )
-        ],
+        state=State({"runtime": runtime, "settings": settings, "metrics": metrics}),
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=problems))],
         exception_handlers={Exception: internal_error},
         # Bytes, not characters: room for the text limit in 4-byte UTF-8 plus JSON escapes.
         request_max_body_size=settings.max_text_chars * 6 + 64 * 1024,

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import httpx
 import torch
 
-from service.engine import Article, Layout
-from service.evaluation import article_request
+from service.article import Article, Layout
+from service.backends.local.backend import LocalBackend
 from service.schemas import SummaryRequest
-from service.subprocess_server import serve_in_subprocess
 from service.summarizer import Summarizer
+from service.tools.evaluation import article_request
+from service.tools.subprocess_server import serve_in_subprocess
 
 
 @dataclass
@@ -57,15 +58,17 @@ def ours(summarizer: Summarizer, requests: list[SummaryRequest]) -> Timing:
 
 def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens: int = 256) -> Timing:
     """Plain generation of the whole JSON answer, over the same window and prompt."""
-    engine = summarizer.engine
-    model, tokenizer = engine.loaded.model, engine.tokenizer
+    backend = summarizer.backend
+    if not isinstance(backend, LocalBackend):
+        raise ValueError("the naive baseline runs the local model: bench needs SUMMARIZER_BACKEND=local")
+    model, tokenizer = backend.loaded.model, backend.tokenizer
     timing = Timing()
     for request in requests:
         published = request.published_at.isoformat()[:10] if request.published_at else None
         article = Article(text=request.text, title=request.title, published=published)
-        layout = Layout.of(article, engine.window(request.text), engine.prompts)
-        prompt = engine.prompts.conversation(layout.user, tokenizer)
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(engine.loaded.device)
+        layout = Layout.of(article, backend.window_chars(request.text), backend.prompts)
+        prompt = backend.prompts.conversation(layout.user, tokenizer)
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(backend.loaded.device)
         started = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)

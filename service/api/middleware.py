@@ -83,7 +83,7 @@ def api_key_of(connection: ASGIConnection) -> str | None:
 
 def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: when API keys are configured, the request must carry one of them."""
-    keys: list[str] = connection.app.state.runtime.settings.api_keys
+    keys: list[str] = connection.app.state.settings.api_keys
     if not keys:
         return
     sent = api_key_of(connection) or ""

