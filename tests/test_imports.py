@@ -1,0 +1,78 @@
+"""What a process loads: the command line's help and the 'openai' backend never import torch or
+transformers (a stateless API replica stays small and starts at once)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from service.tools.subprocess_server import free_port
+
+MODEL_LIBRARIES = ("torch", "transformers")
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    """Run ``code`` in a fresh interpreter; which model libraries it loaded."""
+    report = f"import json, sys\nprint(json.dumps({{name: name in sys.modules for name in {MODEL_LIBRARIES!r}}}))"
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code) + "\n" + report], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_summarizer_help_imports_no_model_library():
+    loaded = loaded_after(
+        """
+        import contextlib, io
+        from service.cli import main
+        for args in (["--help"], ["summarize", "--help"], ["serve", "--help"]):
+            with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
+                main(args)
+        """
+    )
+    assert loaded == {"torch": False, "transformers": False}
+
+
+def test_the_openai_backend_serves_without_importing_a_model_library():
+    # Nothing listens on the port: the summary is a 502, after the whole request path has run.
+    loaded = loaded_after(
+        f"""
+        import time
+        from litestar.testing import TestClient
+        from service.api.app import create_app
+        from service.settings import Settings
+
+        settings = Settings(
+            backend="openai", openai_base_url="http://127.0.0.1:{free_port()}/v1", openai_model="m",
+            openai_max_retries=0,
+        )
+        with TestClient(create_app(settings)) as client:
+            deadline = time.monotonic() + 30
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "never ready"
+                time.sleep(0.05)
+            response = client.post("/v1/summaries", json={{"text": "Rain fell in Oslo on Monday."}})
+            assert response.status_code == 502, response.text
+            assert client.get("/metrics").status_code == 200
+        """
+    )
+    assert loaded == {"torch": False, "transformers": False}
+
+
+def test_the_openai_backend_on_the_command_line_imports_no_model_library():
+    loaded = loaded_after(
+        f"""
+        import io, os, sys
+        os.environ.update(
+            SUMMARIZER_BACKEND="openai", SUMMARIZER_OPENAI_MODEL="m", SUMMARIZER_OPENAI_MAX_RETRIES="0",
+            SUMMARIZER_OPENAI_BASE_URL="http://127.0.0.1:{free_port()}/v1",
+        )
+        sys.stdin = io.StringIO("Rain fell in Oslo on Monday.")
+        from service.cli import main
+        assert main(["summarize", "-"]) == 1  # the inference server is down
+        """
+    )
+    assert loaded == {"torch": False, "transformers": False}
