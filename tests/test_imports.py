@@ -40,7 +40,6 @@ def test_the_openai_backend_serves_without_importing_a_model_library():
     # Nothing listens on the port: the summary is a 502, after the whole request path has run.
     loaded = loaded_after(
         f"""
-        import time
         from litestar.testing import TestClient
         from service.api.app import create_app
         from service.settings import Settings
@@ -49,11 +48,10 @@ def test_the_openai_backend_serves_without_importing_a_model_library():
             backend="openai", openai_base_url="http://127.0.0.1:{free_port()}/v1", openai_model="m",
             openai_max_retries=0,
         )
-        with TestClient(create_app(settings)) as client:
-            deadline = time.monotonic() + 30
-            while client.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, "never ready"
-                time.sleep(0.05)
+        app = create_app(settings)
+        with TestClient(app) as client:
+            app.state.runtime._loading.result(timeout=30)
+            assert client.get("/readyz").status_code == 200
             response = client.post("/v1/summaries", json={{"text": "Rain fell in Oslo on Monday."}})
             assert response.status_code == 502, response.text
             assert client.get("/metrics").status_code == 200
