@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
@@ -104,17 +104,6 @@ class Settings(BaseSettings):
     )
     openai_max_tokens: int = Field(600, ge=16, description="Most tokens the inference server may generate per answer.")
     log_articles: bool = Field(False, description="Log article text (debugging only; off keeps articles out of logs).")
-
-    @model_validator(mode="after")
-    def _openai_backend_is_configured(self) -> Settings:
-        if self.backend == "openai" and not (self.openai_base_url and self.openai_model):
-            raise ValueError("backend 'openai' needs SUMMARIZER_OPENAI_BASE_URL and SUMMARIZER_OPENAI_MODEL")
-        return self
-
-    @property
-    def workers(self) -> int:
-        """Requests served at once: one model thread locally, several calls in flight to a server."""
-        return self.openai_concurrency if self.backend == "openai" else 1
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from service.api.app import create_app
+from service.backends import backend_plan
 from service.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -43,6 +44,7 @@ def test_api_environment_is_a_valid_openai_backend_configuration():
         assert set(fields) <= set(Settings.model_fields), "a variable the service does not read"
         settings = Settings(**fields)
         assert settings.backend == "openai" and settings.openai_base_url == "http://vllm:8000/v1"
+        assert backend_plan(settings).threads == settings.openai_concurrency  # all the backend needs is there
 
 
 def test_api_probes_use_the_services_health_routes():

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 from service.api.app import create_app
 from service.article import Article
+from service.backends import backend_plan
 from service.backends.openai import OpenAIBackend
 from service.errors import InferenceServerError
 from service.grounding import align
@@ -184,4 +185,4 @@ def test_api_returns_the_summary_schema_from_the_openai_backend():
 
 def test_openai_backend_needs_a_base_url_and_model():
     with pytest.raises(ValueError, match="SUMMARIZER_OPENAI_BASE_URL"):
-        Settings(backend="openai")
+        backend_plan(Settings(backend="openai"))

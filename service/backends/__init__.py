@@ -57,8 +57,13 @@ class BackendPlan:
 
 
 def backend_plan(settings: Settings) -> BackendPlan:
-    """The backend ``settings`` ask for. The only reader of ``settings.backend``."""
+    """The backend ``settings`` ask for. The only reader of ``settings.backend``.
+
+    Raises ValueError when the settings lack what that backend needs.
+    """
     if settings.backend == "openai":
+        if not (settings.openai_base_url and settings.openai_model):
+            raise ValueError("backend 'openai' needs SUMMARIZER_OPENAI_BASE_URL and SUMMARIZER_OPENAI_MODEL")
         return BackendPlan(
             threads=settings.openai_concurrency,
             max_batch=1,  # the inference server does the batching
