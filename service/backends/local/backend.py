@@ -14,8 +14,9 @@ from transformers import DynamicCache
 
 from service.article import Article, Draft, Layout, sentence_cut
 from service.backends import only
-from service.backends.local.batching import KVCacheBatch, Row, run_rows
+from service.backends.local.batching import Row, run_rows
 from service.backends.local.constraint import TokenTable
+from service.backends.local.kv_cache import KVCacheBatch
 from service.backends.local.loader import LoadedModel
 from service.backends.local.walk import Decisions, Skeleton, Walker
 from service.errors import Cancelled
