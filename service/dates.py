@@ -62,7 +62,7 @@ NUMBERS = {
 COUNT = r"(?P<count>\d{1,3}|" + "|".join(NUMBERS) + r")"
 UNIT = r"(?P<unit>day|week|fortnight|month|year)s?"
 PART_OF_DAY = r"(?:day|morning|afternoon|evening|night)"
-LEADING_WORDS_RE = re.compile(r"^(?:(?:on|by|until|till|since|from|of|at|in|for|through|during)\s+)+", re.IGNORECASE)
+LEADING_WORDS_RE = re.compile(r"^(?:(?:on|by|until|till|since|from|of|at|for|through|during)\s+)+", re.IGNORECASE)
 
 # Counted from the publication day.
 DEICTIC = {
@@ -103,7 +103,8 @@ BACKWARD_WORDS = frozenset(
     slept spoke stood stole swore taught thought threw understood woke wore wrote became shot fought sought
     felt heard overcame withdrew""".split()
 )
-NOT_PAST = frozenset("hundred united indeed red bed need needed".split()) - {"needed"}
+NOT_PAST = frozenset("hundred united indeed red bed".split())
+DETERMINERS = frozenset("the a an this that these those its his her their our your my every each".split())
 WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 CUE_WINDOW = 10  # words either side; a cue farther away belongs to another clause
 AFTER_PENALTY = 2
@@ -170,7 +171,7 @@ def sentence_around(text: str, start: int, end: int) -> tuple[str, int, str]:
     for match in BOUNDARY_RE.finditer(text):
         if start < match.end() and match.start() < end:
             continue  # never cut the expression itself
-        if text[match.start()] == "." and match.group(0)[0] == "." and not match.group(0).startswith(".\n"):
+        if match.group(0)[0] == "." and "\n" not in match.group(0):
             word = re.search(r"[\w.]*$", text[: match.start()]).group(0)
             if word.lower() in ABBREVIATIONS or "." in word or len(word) == 1:
                 continue
@@ -234,7 +235,8 @@ def _cue(words: tuple[str, ...], index: int, reverse: bool) -> int:
     if word in BACKWARD_WORDS:
         return -1
     if len(word) > 4 and word.endswith("ed") and not word.endswith("eed") and word not in NOT_PAST:
-        return -1
+        preceding = (words[index + 1] if index + 1 < len(words) else "") if reverse else (words[index - 1] if index else "")
+        return 0 if preceding in DETERMINERS else -1  # "the flooded region" describes, it does not tell
     return 0
 
 
