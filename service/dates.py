@@ -88,26 +88,37 @@ DAY_BEFORE_AFTER_RE = re.compile(r"^(?:the\s+)?day\s+(?P<way>before|after)\s+(?P
 # the expression wins (one after it counts a little farther than one before: English puts the
 # verb first, "will meet Tuesday", and the reporting verb last, "..., officials said").
 FORWARD_WORDS = frozenset(
-    """will shall would plan plans planned planning scheduled schedule schedules slated expected
-    expects expect due upcoming next coming until till tomorrow intend intends intended aim aims hope
-    hopes resume resumes begin begins start starts open opens meet meets return returns arrive arrives
-    leave leaves visit visits travel travels convene convenes reconvene reconvenes vote votes hold holds
-    take takes face faces host hosts play plays go goes head heads end ends expire expires""".split()
+    """will shall would must should is are am ahead plan plans planned planning scheduled schedule schedules slated expected
+    expects expect due upcoming next coming tomorrow intend intends intended aim aims hope hopes seek seeks
+    poised starting beginning effective tentatively resume resumes begin begins start starts
+    open opens meet meets return returns arrive arrives leave leaves visit visits travel travels convene convenes
+    reconvene reconvenes vote votes hold holds take takes face faces host hosts play plays go goes head heads
+    end ends expire expires""".split()
 )
 FORWARD_PHRASES = (("is", "to"), ("are", "to"), ("am", "to"), ("going", "to"), ("set", "to"), ("set", "for"),
                    ("as", "soon", "as"), ("as", "early", "as"), ("no", "later", "than"), ("in", "time", "for"))  # fmt: skip
+# "until Tuesday" points ahead ("postponed until Tuesday") unless the clause is in the past perfect
+# ("they had not named him until Tuesday").
+BOUNDARY_WORDS = frozenset({"until", "till", "til"})
 BACKWARD_WORDS = frozenset(
-    """said was were had did been ago last earlier previous previously past since yesterday went came took
-    made gave found left met told began held fled fell rose won lost broke brought sent spent struck saw got
-    ran led paid sold bought built caught chose drove flew forgot hid kept knew laid meant rode rang sang sat
-    slept spoke stood stole swore taught thought threw understood woke wore wrote became shot fought sought
-    felt heard overcame withdrew""".split()
+    "said was were had did been ago last earlier previous previously past since yesterday".split()
+)
+# Simple past forms of the irregular verbs (the regular ones end in -ed).
+IRREGULAR_PAST = frozenset(
+    """arose awoke became began bent bit bled blew broke bred brought built burnt bought caught chose clung came
+    crept dealt dug dove drew drank drove ate fell fed felt fought found fled flung flew forbade forgot forgave
+    froze got gave went grew hung heard hid held kept knelt knew laid led leapt left lent lit lost made meant met
+    paid rode rang rose ran saw sought sold sent shook shone shot shrank sang sank sat slew slept slid spoke sped
+    spent spun spat sprang stood stole stuck stung strode struck swore swept swam swung took taught tore told
+    thought threw trod understood woke wore wove wept won wound wrote withdrew overcame overtook undertook upheld
+    withheld mistook foresaw overran overthrew oversaw rebuilt retook underwent withstood""".split()
 )
 NOT_PAST = frozenset("hundred united indeed red bed".split())
 DETERMINERS = frozenset("the a an this that these those its his her their our your my every each".split())
 WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 CUE_WINDOW = 10  # words either side; a cue farther away belongs to another clause
-AFTER_PENALTY = 2
+AFTER_PENALTY = 5  # a cue after the expression is mostly the next clause or a closing ", officials said"
+UNTIL = 2  # a cue whose direction the clause's tense decides
 MONTH_DAY_REACH = 300  # days: how far back or ahead the sentence's direction may send a month-day
 
 
@@ -215,28 +226,40 @@ def direction(context: Context) -> int:
     for words, penalty in ((context.before, 0), (context.after, AFTER_PENALTY)):
         for distance, word in enumerate(words[:CUE_WINDOW], start=1):
             way = _cue(words, distance - 1, reverse=words is context.before)
-            if way and distance + penalty < best[0]:
-                best = (distance + penalty, way)
+            if way:
+                if distance + penalty < best[0]:
+                    best = (distance + penalty, way)
                 break
+    if best[1] == UNTIL:
+        past_perfect = "had" in context.before[:CUE_WINDOW] or "had" in context.after[:CUE_WINDOW]
+        return -1 if past_perfect else 1
     return best[1]
 
 
 def _cue(words: tuple[str, ...], index: int, reverse: bool) -> int:
+    """+1, -1, UNTIL or 0 for the word at ``index`` (before-words are stored nearest first)."""
     word = words[index]
-    # The phrase in reading order: before-words are stored nearest first, so reversed.
-    following = (lambda n: words[index - n] if index - n >= 0 else "") if reverse else (
-        lambda n: words[index + n] if index + n < len(words) else ""
-    )
+
+    def at(n: int) -> str:  # the word n places later in reading order (n < 0: earlier)
+        place = index - n if reverse else index + n
+        return words[place] if 0 <= place < len(words) else ""
+
     for phrase in FORWARD_PHRASES:
-        if word == phrase[0] and all(following(n) == part for n, part in enumerate(phrase[1:], start=1)):
+        if word == phrase[0] and all(at(n) == part for n, part in enumerate(phrase[1:], start=1)):
             return 1
+    if word in BOUNDARY_WORDS:
+        return UNTIL
     if word in FORWARD_WORDS or word.endswith("'ll") or word == "won't":
         return 1
     if word in BACKWARD_WORDS:
         return -1
-    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed") and word not in NOT_PAST:
-        preceding = (words[index + 1] if index + 1 < len(words) else "") if reverse else (words[index - 1] if index else "")
-        return 0 if preceding in DETERMINERS else -1  # "the flooded region" describes, it does not tell
+    regular = len(word) > 4 and word.endswith("ed") and not word.endswith("eed") and word not in NOT_PAST
+    if regular or word in IRREGULAR_PAST:
+        if at(-1) in DETERMINERS:
+            return 0  # "the flooded region" describes, it does not tell
+        if at(-1) in ("be", "being"):
+            return 0  # a passive, "will be held": its modal (farther out) tells
+        return -1
     return 0
 
 

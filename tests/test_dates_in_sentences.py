@@ -59,6 +59,26 @@ def test_weekday_with_is_to_lies_ahead():
     assert resolve(sentence, "Saturday", THURSDAY) == dt.date(2025, 9, 27)
 
 
+def test_weekday_after_a_future_passive_lies_ahead():
+    sentence = "The treaty will be signed in Paris on Saturday, diplomats said."
+    assert resolve(sentence, "Saturday", THURSDAY) == dt.date(2025, 9, 27)
+
+
+def test_weekday_after_could_not_be_reached_lies_behind():
+    sentence = "A spokesman for the company could not be reached for comment Wednesday."
+    assert resolve(sentence, "Wednesday", THURSDAY) == dt.date(2025, 9, 24)
+
+
+def test_until_a_weekday_lies_ahead():
+    sentence = "The vote was postponed until Monday."
+    assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 29)
+
+
+def test_until_a_weekday_in_the_past_perfect_lies_behind():
+    sentence = "Until Monday, police had refused to name the suspect."
+    assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 22)
+
+
 def test_weekday_without_any_cue_lies_behind():
     sentence = "Heavy rain on Sunday, flooding in the capital."
     assert resolve(sentence, "Sunday", THURSDAY) == dt.date(2025, 9, 21)
