@@ -115,7 +115,9 @@ IRREGULAR_PAST = frozenset(
 )
 NOT_PAST = frozenset("hundred united indeed red bed".split())
 DETERMINERS = frozenset("the a an this that these those its his her their our your my every each".split())
-WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
+# Words, and the punctuation that ends a clause (kept to find the expression's own clause).
+TOKEN_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[,;:()\"“”]|--|``|''")
+CLAUSE_WORDS = frozenset("that which who whom whose because while when whereas although though if unless but".split())
 CUE_WINDOW = 10  # words either side; a cue farther away belongs to another clause
 AFTER_PENALTY = 5  # a cue after the expression is mostly the next clause or a closing ", officials said"
 UNTIL = 2  # a cue whose direction the clause's tense decides
@@ -128,6 +130,8 @@ class Context:
 
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    before_in_clause: int = 0  # how many of them are in the expression's own clause
+    after_in_clause: int = 0
 
 
 def normalise_date(
@@ -202,12 +206,21 @@ def _context(sentence: str | None, expression: str, position: int | None) -> Con
         position = sentence.lower().find(expression.lower())
         if position < 0:
             return Context()
-    before = WORD_RE.findall(sentence[:position])
-    after = WORD_RE.findall(sentence[position + len(expression) :])
-    def words(found: list[str]) -> tuple[str, ...]:
-        return tuple(word.lower().replace("’", "'") for word in found)
+    before = TOKEN_RE.findall(sentence[:position].replace("’", "'"))[::-1]
+    after = TOKEN_RE.findall(sentence[position + len(expression) :].replace("’", "'"))
 
-    return Context(words(before[::-1]), words(after))
+    def words(tokens: list[str]) -> tuple[str, ...]:
+        return tuple(token.lower() for token in tokens if token[0].isalpha())
+
+    def clause(tokens: list[str]) -> int:  # words up to the first punctuation mark or subordinator
+        count = 0
+        for token in tokens:
+            if not token[0].isalpha() or token.lower() in CLAUSE_WORDS:
+                break
+            count += 1
+        return count
+
+    return Context(words(before), words(after), clause(before), clause(after))
 
 
 def _clean(expression: str) -> str:
@@ -221,18 +234,26 @@ def _clean(expression: str) -> str:
 
 def direction(context: Context) -> int:
     """+1 when the words around the expression point ahead of the publication day, -1 behind, 0 when
-    none of them says."""
+    none of them says. A cue in the expression's own clause wins ("officials said that on Monday the
+    talks resume"); failing that the nearest one in the sentence."""
+    way = _nearest_cue(context, context.before_in_clause, context.after_in_clause)
+    if way == 0:
+        way = _nearest_cue(context, CUE_WINDOW, CUE_WINDOW)
+    if way == UNTIL:
+        past_perfect = "had" in context.before[:CUE_WINDOW] or "had" in context.after[:CUE_WINDOW]
+        return -1 if past_perfect else 1
+    return way
+
+
+def _nearest_cue(context: Context, before: int, after: int) -> int:
     best: tuple[float, int] = (float("inf"), 0)
-    for words, penalty in ((context.before, 0), (context.after, AFTER_PENALTY)):
-        for distance, word in enumerate(words[:CUE_WINDOW], start=1):
+    for words, reach, penalty in ((context.before, before, 0), (context.after, after, AFTER_PENALTY)):
+        for distance in range(1, min(reach, CUE_WINDOW, len(words)) + 1):
             way = _cue(words, distance - 1, reverse=words is context.before)
             if way:
                 if distance + penalty < best[0]:
                     best = (distance + penalty, way)
                 break
-    if best[1] == UNTIL:
-        past_perfect = "had" in context.before[:CUE_WINDOW] or "had" in context.after[:CUE_WINDOW]
-        return -1 if past_perfect else 1
     return best[1]
 
 

@@ -54,6 +54,11 @@ def test_weekday_with_a_present_tense_schedule_verb_lies_ahead():
     assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 29)
 
 
+def test_a_cue_in_the_weekdays_own_clause_beats_a_nearer_one_outside_it():
+    sentence = "Diplomats said that on Monday the talks resume in Geneva."
+    assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 29)
+
+
 def test_weekday_with_is_to_lies_ahead():
     sentence = "The prime minister is to visit the flooded region on Saturday."
     assert resolve(sentence, "Saturday", THURSDAY) == dt.date(2025, 9, 27)
