@@ -195,7 +195,9 @@ def sentence_around(text: str, start: int, end: int) -> tuple[str, int, str]:
     for index in range(len(bounds) - 1):
         if bounds[index] <= start < bounds[index + 1] or index == len(bounds) - 2:
             previous = text[bounds[index - 1] : bounds[index]] if index else ""
-            return text[bounds[index] : bounds[index + 1]].strip(), bounds[index], previous.strip()
+            sentence = text[bounds[index] : bounds[index + 1]]
+            lead = len(sentence) - len(sentence.lstrip())
+            return sentence.strip(), bounds[index] + lead, previous.strip()
     return text, 0, ""
 
 
@@ -304,15 +306,16 @@ def kind(expression: str) -> str:
     text = _clean(expression)
     if MONTH_DAY_RE.search(text) or DAY_MONTH_RE.search(text):
         return "month-day"
+    lowered = text.lower()
+    if _holiday_key(lowered) is not None:
+        return "other"
     if WEEKDAY_RE.search(text):
         return "weekday"
-    lowered = text.lower()
     if lowered in DEICTIC or re.search(
         r"\b(day|days|today|tonight|tomorrow|yesterday|ago|earlier|later|morning|night|week|weeks|month|months|year|years)\b",
         lowered,
     ):
-        if _holiday_key(lowered) is None:
-            return "relative"
+        return "relative"
     return "other"
 
 
@@ -326,7 +329,7 @@ def is_anaphoric(text: str, context: Context = Context()) -> bool:
     if SHIFT_RE.match(lowered):
         return True
     day_shift = DAY_BEFORE_AFTER_RE.match(lowered)
-    if day_shift:
+    if day_shift:  # "the day after Christmas" is not anaphoric, "the day after his death" is
         return _resolve_plain(day_shift.group("rest"), dt.date(2000, 1, 1), Context()) is None
     return bool(BARE_SHIFT_RE.match(lowered)) and bool(context.after) and context.after[0] in ("before", "after", "earlier", "later")
 
@@ -398,12 +401,12 @@ def _resolve_plain(text: str, published: dt.date, context: Context) -> dt.date |
     if ahead:
         amount = _amount(ahead.group("count") or ahead.group("count2"), ahead.group("unit") or ahead.group("unit2"))
         return published + amount if amount else None
+    holiday = _holiday_key(lowered)  # before weekdays: "Good Friday"
+    if holiday is not None and not YEAR_RE.search(text):
+        return _holiday(holiday, published, _direction_in(lowered, context))
     weekday = WEEKDAY_RE.search(text)
     if weekday and not YEAR_RE.search(text):
         return _weekday(WEEKDAYS.index(weekday.group(1).lower()), lowered, published, context)
-    holiday = _holiday_key(lowered)
-    if holiday is not None and not YEAR_RE.search(text):
-        return _holiday(holiday, published, _direction_in(lowered, context))
     return _dateparser(text, published)
 
 
@@ -513,7 +516,7 @@ def _holiday_keys() -> tuple[str, ...]:
 HOLIDAY_HINT_RE = re.compile(
     r"thanksgiving|christmas|xmas|easter|new year|independence|fourth of july|july fourth|memorial day|labor day|"
     r"veterans|columbus|martin luther king|mlk|washington|presidents|valentine|halloween|patrick|good friday|"
-    r"mother|father|groundhog|juneteenth|eve\b",
+    r"mother|father|groundhog|juneteenth",
     re.IGNORECASE,
 )
 

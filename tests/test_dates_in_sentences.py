@@ -202,6 +202,11 @@ def test_floating_holiday_in_future_tense_is_the_coming_one():
     assert resolve(sentence, "Thanksgiving", dt.date(2024, 11, 1)) == dt.date(2024, 11, 28)
 
 
+def test_good_friday_is_the_holiday_not_the_nearest_friday():
+    sentence = "Thousands of pilgrims walked the Way of the Cross on Good Friday."
+    assert resolve(sentence, "Good Friday", dt.date(2024, 4, 2)) == dt.date(2024, 3, 29)
+
+
 # Sentences --------------------------------------------------------------------------------------
 
 
