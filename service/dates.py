@@ -173,6 +173,7 @@ def date_in_text(text: str, start: int, end: int, published: dt.date | None) -> 
 # ("Jan. 14", "Mr. Smith", "U.S. officials"); newlines always end one. No NLP model, no
 # dependency, microseconds per call.
 BOUNDARY_RE = re.compile(r"[.!?][\"'’”)]*\s+(?=[\"'‘“`(]*[A-Z])|\n\s*")
+SENTENCE_REACH = 1500  # characters either side of the expression; a longer sentence is cut there
 ABBREVIATIONS = frozenset(
     """jan feb mar apr jun jul aug sep sept oct nov dec mr mrs ms dr st sen rep gov gen lt col sgt capt
     maj cmdr adm jr sr prof rev mt ft no vs inc corp co ltd""".split()
@@ -181,24 +182,29 @@ ABBREVIATIONS = frozenset(
 
 def sentence_around(text: str, start: int, end: int) -> tuple[str, int, str]:
     """The sentence of ``text`` that holds ``text[start:end]``, where it starts, and the sentence
-    before it ('' for the first)."""
-    bounds = [0]
-    for match in BOUNDARY_RE.finditer(text):
+    before it ('' for the first). Only a stretch around the expression is read, so the cost does not
+    grow with the article."""
+    low, high = max(0, start - SENTENCE_REACH), min(len(text), end + SENTENCE_REACH)
+    bounds = [low]
+    for match in BOUNDARY_RE.finditer(text, low, high):
         if start < match.end() and match.start() < end:
             continue  # never cut the expression itself
         if match.group(0)[0] == "." and "\n" not in match.group(0):
-            word = re.search(r"[\w.]*$", text[: match.start()]).group(0)
+            word_start = match.start()
+            while word_start > max(low, match.start() - 12) and (text[word_start - 1].isalnum() or text[word_start - 1] in "._"):
+                word_start -= 1
+            word = text[word_start : match.start()]
             if word.lower() in ABBREVIATIONS or "." in word or len(word) == 1:
                 continue
         bounds.append(match.end())
-    bounds.append(len(text))
+    bounds.append(high)
     for index in range(len(bounds) - 1):
         if bounds[index] <= start < bounds[index + 1] or index == len(bounds) - 2:
             previous = text[bounds[index - 1] : bounds[index]] if index else ""
             sentence = text[bounds[index] : bounds[index + 1]]
             lead = len(sentence) - len(sentence.lstrip())
             return sentence.strip(), bounds[index] + lead, previous.strip()
-    return text, 0, ""
+    return text[low:high], low, ""
 
 
 def _context(sentence: str | None, expression: str, position: int | None) -> Context:

@@ -265,3 +265,14 @@ def test_ground_dates_the_when_span_with_its_sentence():
     _, _, dated, _ = ground(draft, text, THURSDAY)
     assert dated is not None
     assert (dated.text, dated.start, dated.date) == (when, text.index(when), dt.date(2025, 9, 27))
+
+
+def test_a_long_article_is_read_only_around_the_expression():
+    import time
+
+    # Many sentences of long words once made the splitter quadratic (1.6 s here).
+    text = ("x" * 50 + ". A ") * 400 + "The minister will visit the region on Tuesday."
+    start = text.rindex("Tuesday")
+    began = time.perf_counter()
+    assert date_in_text(text, start, start + 7, THURSDAY) == dt.date(2025, 9, 30)
+    assert time.perf_counter() - began < 0.2
