@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     dates = commands.add_parser("eval-dates", help="score the date resolver on a temporal benchmark (no model)")
     dates.add_argument("file", type=Path, help="JSONL rows with doc, dct, expression, value, sentence")
     dates.add_argument("--half", choices=["A", "B"], help="only one half of a fixed split by document")
+    dates.add_argument(
+        "--split-salt", default="", help="hash SALT+doc id instead of the doc id: another split into halves A and B"
+    )
     dates.add_argument("--misses", action="store_true", help="print the rows resolved wrongly")
     return parser
 
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         from service import date_eval
 
         try:
-            date_eval.main(args.file, args.half, args.misses)
+            date_eval.main(args.file, args.half, args.misses, args.split_salt)
         except (OSError, ValueError, KeyError) as error:
             print(f"summarizer: {error!r}", file=sys.stderr)
             return 1

@@ -38,10 +38,11 @@ def read_rows(path: Path) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def half(doc: str) -> str:
-    """A fixed split of the benchmark by document: 'A' or 'B' (the first byte of the id's SHA-1),
-    so that rules can be written looking at one half and measured on the other."""
-    return "A" if hashlib.sha1(doc.encode()).digest()[0] % 2 == 0 else "B"
+def half(doc: str, salt: str = "") -> str:
+    """A fixed split of the benchmark by document: 'A' or 'B' (the first byte of the SHA-1 of
+    ``salt`` + the id), so that rules can be written looking at one half and measured on the other.
+    Another salt gives a fresh split once both halves of the old one have been studied."""
+    return "A" if hashlib.sha1((salt + doc).encode()).digest()[0] % 2 == 0 else "B"
 
 
 def resolve(row: dict) -> dt.date | None:
@@ -87,13 +88,13 @@ def report(outcomes: list[Outcome]) -> dict:
     return result
 
 
-def main(path: Path, split: str | None = None, show_misses: bool = False) -> dict:
+def main(path: Path, split: str | None = None, show_misses: bool = False, salt: str = "") -> dict:
     """Run the benchmark and print per-kind lines, then the JSON report as the last line."""
     from tqdm import tqdm
 
     rows = read_rows(path)
     if split:
-        rows = [row for row in rows if half(row["doc"]) == split]
+        rows = [row for row in rows if half(row["doc"], salt) == split]
     outcomes = run(tqdm(rows, desc="expressions", unit="expr"))
     if show_misses:
         for o in outcomes:
@@ -102,6 +103,8 @@ def main(path: Path, split: str | None = None, show_misses: bool = False) -> dic
     result = report(outcomes)
     if split:
         result["half"] = split
+        if salt:
+            result["split_salt"] = salt
     for name, share in result["kinds"].items():
         accuracy = "-" if share["accuracy"] is None else f"{share['accuracy']:.3f}"
         print(f"{name:<10} n={share['n']:<4} accuracy={accuracy}  unresolved={share['unresolved']}")
