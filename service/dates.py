@@ -82,6 +82,9 @@ NEXT_DAY_RE = re.compile(rf"^(?:the\s+)?(?:next|following|ensuing)\s+{PART_OF_DA
 PREVIOUS_DAY_RE = re.compile(rf"^(?:the\s+)?(?:previous|preceding|prior)\s+{PART_OF_DAY}$")
 SHIFT_RE = re.compile(rf"^(?:the\s+)?{COUNT}\s+{UNIT}\s+(?P<way>earlier|later|before|after)$")
 BARE_SHIFT_RE = re.compile(rf"^(?:the\s+)?(?:{COUNT}\s+)?{UNIT}$")  # "10 days", "day": look at the next word
+# "the weekend", "this past weekend", "next weekend": its Saturday (a weekend names two days; the
+# first is the one a day-valued reading gives).
+WEEKEND_RE = re.compile(r"^(?:(?:the|this|that|last|next|coming|past|upcoming)\s+)*week-?end$")
 DAY_BEFORE_AFTER_RE = re.compile(r"^(?:the\s+)?day\s+(?P<way>before|after)\s+(?P<rest>.+)$", re.IGNORECASE)
 
 # Words that point a bare date forward or backward from the publication day. The closest one to
@@ -407,6 +410,8 @@ def _resolve_plain(text: str, published: dt.date, context: Context) -> dt.date |
     if ahead:
         amount = _amount(ahead.group("count") or ahead.group("count2"), ahead.group("unit") or ahead.group("unit2"))
         return published + amount if amount else None
+    if WEEKEND_RE.match(lowered):
+        return _weekend(lowered, published, context)
     holiday = _holiday_key(lowered)  # before weekdays: "Good Friday"
     if holiday is not None and not YEAR_RE.search(text):
         return _holiday(holiday, published, _direction_in(lowered, context))
@@ -436,6 +441,18 @@ def _weekday(named: int, lowered: str, published: dt.date, context: Context) -> 
         return published
     way = _direction_in(lowered, context)
     return published + dt.timedelta(days=ahead) if way > 0 else published - dt.timedelta(days=behind)
+
+
+def _weekend(lowered: str, published: dt.date, context: Context) -> dt.date:
+    """The Saturday of the weekend the publication day is in, else of the one just past or coming."""
+    way = _direction_in(lowered, context)
+    if published.weekday() >= 5:  # published on a Saturday or Sunday: that weekend, unless "next"
+        saturday = published - dt.timedelta(days=published.weekday() - 5)
+        return saturday + dt.timedelta(days=7) if re.search(r"\b(next|coming|upcoming)\b", lowered) else saturday
+    ahead = 5 - published.weekday()
+    if way > 0:
+        return published + dt.timedelta(days=ahead)
+    return published + dt.timedelta(days=ahead - 7)
 
 
 def _month_day(text: str, published: dt.date | None, context: Context) -> dt.date | None:
@@ -510,7 +527,12 @@ def _holidays_of(year: int) -> dict[str, dt.date]:
     import holidays  # imported on first use: most expressions are not holidays
 
     calendar = holidays.US(years=year, observed=False, categories=holidays.US.supported_categories)
-    return {_holiday_name(part): day for day, names in calendar.items() for part in names.split("; ")}
+    days = {_holiday_name(part): day for day, names in calendar.items() for part in names.split("; ")}
+    # US general elections are held every November on the Tuesday after the first Monday (the
+    # library lists that day only for some years and states).
+    first_monday = dt.date(year, 11, 1) + dt.timedelta(days=(0 - dt.date(year, 11, 1).weekday()) % 7)
+    days.setdefault("election day", first_monday + dt.timedelta(days=1))
+    return days
 
 
 @functools.lru_cache(maxsize=1)
@@ -522,7 +544,7 @@ def _holiday_keys() -> tuple[str, ...]:
 HOLIDAY_HINT_RE = re.compile(
     r"thanksgiving|christmas|xmas|easter|new year|independence|fourth of july|july fourth|memorial day|labor day|"
     r"veterans|columbus|martin luther king|mlk|washington|presidents|valentine|halloween|patrick|good friday|"
-    r"mother|father|groundhog|juneteenth",
+    r"mother|father|groundhog|juneteenth|election day",
     re.IGNORECASE,
 )
 

@@ -207,6 +207,34 @@ def test_good_friday_is_the_holiday_not_the_nearest_friday():
     assert resolve(sentence, "Good Friday", dt.date(2024, 4, 2)) == dt.date(2024, 3, 29)
 
 
+def test_election_day_is_the_tuesday_after_the_first_monday_of_november():
+    sentence = "Both candidates will keep campaigning in the suburbs until Election Day."
+    assert resolve(sentence, "Election Day", dt.date(2026, 10, 20)) == dt.date(2026, 11, 3)
+
+
+def test_election_day_in_an_odd_year_is_still_that_tuesday():
+    sentence = "Turnout in the city fell sharply on Election Day, officials said."
+    assert resolve(sentence, "Election Day", dt.date(2025, 11, 10)) == dt.date(2025, 11, 4)
+
+
+# Weekends ---------------------------------------------------------------------------------------
+
+
+def test_the_weekend_in_a_past_sentence_is_the_saturday_just_past():
+    sentence = "Rebels shelled the airport over the weekend, the army said."
+    assert resolve(sentence, "the weekend", dt.date(2025, 9, 29)) == dt.date(2025, 9, 27)
+
+
+def test_this_weekend_in_a_future_sentence_is_the_coming_saturday():
+    sentence = "The band will play two open-air concerts this weekend."
+    assert resolve(sentence, "this weekend", THURSDAY) == dt.date(2025, 9, 27)
+
+
+def test_the_weekend_in_a_weekend_paper_is_that_weekend():
+    sentence = "Crowds gathered in the square this weekend to mourn the victims."
+    assert resolve(sentence, "this weekend", dt.date(2025, 9, 28)) == dt.date(2025, 9, 27)
+
+
 # Sentences --------------------------------------------------------------------------------------
 
 
