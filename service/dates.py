@@ -12,6 +12,7 @@ How an expression is read, in order:
   given, else the one whose date makes a named weekday right, else the nearest occurrence (in the
   direction the sentence points when it is not more than ~10 months away: deadlines in
   past-tense sentences, "allowed him to stay until March 6", lie ahead);
+* a bare day number right after a month-day ("April 24 and 25"): that month;
 * "the day before/after X" with X a date expression: X, one day off;
 * words that count from the publication day: today, tonight, yesterday, tomorrow, last night,
   "three days ago", "in two weeks";
@@ -19,11 +20,15 @@ How an expression is read, in order:
   counted from an event date already found in the text before them (an ``anchor``), else no date;
   guessing the publication day there is wrong more often than right;
 * a weekday: the publication day when it is that weekday, else the nearest such day in the
-  direction the words around it point (future cues: will, is to, plans, scheduled, expected,
-  until, next, present-tense schedule verbs; past cues: said, was, last, ago, verbs in -ed and
-  common irregular past forms; the closest cue wins; without one, the past: news reports events);
-* a holiday (Thanksgiving, Christmas Eve, Easter, ...): its nearest occurrence in the direction of
-  the sentence, from the ``holidays`` package's US calendar;
+  direction the words around it point (future cues: will, may, is to, plans, scheduled, expected,
+  until, next, present-tense schedule verbs unless used as nouns; past cues: said, was, last, ago,
+  verbs in -ed and common irregular past forms; the closest cue in the expression's clause wins,
+  "and" starting another clause; without one, the past: news reports events); a weekday opening
+  the sentence ("On Friday, ...") takes the tense of its main clause; a possessive one ("Friday's
+  vote") is the nearest such day;
+* "the weekend": its Saturday, the one the publication day is in, else just past or coming;
+* a holiday (Thanksgiving, Christmas Eve, Easter, Election Day, ...): its nearest occurrence in the
+  direction of the sentence, from the ``holidays`` package's US calendar;
 * anything else goes to dateparser (cached: it is the slow part).
 """
 
@@ -54,6 +59,12 @@ DAY_MONTH_RE = re.compile(
     rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>{MONTH})\b\.?(?:,?\s+(?P<year>\d{{4}})\b)?",
     re.IGNORECASE,
 )
+
+# A day number coordinated with a month-day before it ("April 24 and 25", "Jan. 14-15") is in that month.
+SHARED_MONTH_RE = re.compile(
+    rf"\b(?P<month>{MONTH})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\s*(?:,|and|or|to|through|-|–)\s*$", re.IGNORECASE
+)
+BARE_DAY_RE = re.compile(r"^(?P<day>\d{1,2})(?:st|nd|rd|th)?$")
 
 NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -91,12 +102,19 @@ DAY_BEFORE_AFTER_RE = re.compile(r"^(?:the\s+)?day\s+(?P<way>before|after)\s+(?P
 # the expression wins (one after it counts a little farther than one before: English puts the
 # verb first, "will meet Tuesday", and the reporting verb last, "..., officials said").
 FORWARD_WORDS = frozenset(
-    """will shall would must should is are am ahead plan plans planned planning scheduled schedule schedules slated expected
+    """will shall would must should may might can is are am ahead plan plans planned planning scheduled schedule schedules slated expected
     expects expect due upcoming next coming tomorrow intend intends intended aim aims hope hopes seek seeks
     poised starting beginning effective tentatively resume resumes begin begins start starts
     open opens meet meets return returns arrive arrives leave leaves visit visits travel travels convene convenes
     reconvene reconvenes vote votes hold holds take takes face faces host hosts play plays go goes head heads
     end ends expire expires""".split()
+)
+# Present-tense schedule verbs that are also nouns ("the talks resume", but "the head of", "her plans"):
+# after a determiner or before "of" they are the noun and tell nothing.
+NOUN_LIKE_VERBS = frozenset(
+    """plan plans schedule schedules start starts open opens meet meets return returns leave leaves visit visits
+    travel travels vote votes hold holds take takes face faces host hosts play plays head heads end ends
+    resume resumes begin begins""".split()
 )
 FORWARD_PHRASES = (("is", "to"), ("are", "to"), ("am", "to"), ("going", "to"), ("set", "to"), ("set", "for"),
                    ("as", "soon", "as"), ("as", "early", "as"), ("no", "later", "than"), ("in", "time", "for"))  # fmt: skip
@@ -120,7 +138,9 @@ NOT_PAST = frozenset("hundred united indeed red bed".split())
 DETERMINERS = frozenset("the a an this that these those its his her their our your my every each".split())
 # Words, and the punctuation that ends a clause (kept to find the expression's own clause).
 TOKEN_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[,;:()\"“”]|--|``|''")
-CLAUSE_WORDS = frozenset("that which who whom whose because while when whereas although though if unless but".split())
+CLAUSE_WORDS = frozenset("that which who whom whose because while when whereas although though if unless but and".split())
+# Words that may stand before a date that opens its sentence ("But on Friday, ...", "Late Monday, ...").
+FRONTING_WORDS = frozenset("on by until since as of early late and but then from starting beginning".split())
 CUE_WINDOW = 10  # words either side; a cue farther away belongs to another clause
 AFTER_PENALTY = 5  # a cue after the expression is mostly the next clause or a closing ", officials said"
 UNTIL = 2  # a cue whose direction the clause's tense decides
@@ -135,6 +155,9 @@ class Context:
     after: tuple[str, ...] = ()
     before_in_clause: int = 0  # how many of them are in the expression's own clause
     after_in_clause: int = 0
+    possessive: bool = False  # "Wednesday's ruling": the weekday names an event, not the verb's time
+    main: tuple[str, ...] | None = None  # "On Friday, <main clause>": the clause a fronted date sets the time of
+    month: str | None = None  # "April 24 and 25": the month a bare day number shares with the date before it
 
 
 def normalise_date(
@@ -221,7 +244,8 @@ def _context(sentence: str | None, expression: str, position: int | None) -> Con
     after = TOKEN_RE.findall(sentence[position + len(expression) :].replace("’", "'"))
 
     def words(tokens: list[str]) -> tuple[str, ...]:
-        return tuple(token.lower() for token in tokens if token[0].isalpha())
+        # "May" is the month, "may" the modal verb
+        return tuple("<may>" if token == "May" else token.lower() for token in tokens if token[0].isalpha())
 
     def clause(tokens: list[str]) -> int:  # words up to the first punctuation mark or subordinator
         count = 0
@@ -231,7 +255,18 @@ def _context(sentence: str | None, expression: str, position: int | None) -> Con
             count += 1
         return count
 
-    return Context(words(before), words(after), clause(before), clause(after))
+    rest = sentence[position + len(expression) :]
+    possessive = bool(re.match(r"['’]s\b", rest)) or bool(re.search(r"['’]s$", expression))
+    main = None
+    if after[:1] == [","] and all(not t[0].isalpha() or t.lower() in FRONTING_WORDS for t in before):
+        main_tokens = after[1:]
+        if main_tokens and main_tokens[0].lower() in CLAUSE_WORDS:  # "On Friday, when ..., the minister said"
+            comma = next((i for i, t in enumerate(main_tokens) if t == ","), len(main_tokens))
+            main_tokens = main_tokens[comma + 1 :]
+        main = words(main_tokens)
+    shared = SHARED_MONTH_RE.search(sentence[max(0, position - 40) : position])
+    month = shared.group("month") if shared else None
+    return Context(words(before), words(after), clause(before), clause(after), possessive, main, month)
 
 
 def _clean(expression: str) -> str:
@@ -247,6 +282,12 @@ def direction(context: Context) -> int:
     """+1 when the words around the expression point ahead of the publication day, -1 behind, 0 when
     none of them says. A cue in the expression's own clause wins ("officials said that on Monday the
     talks resume"); failing that the nearest one in the sentence."""
+    if context.main is not None:  # a date opening the sentence is the time of its main clause
+        for index in range(min(CUE_WINDOW, len(context.main))):
+            way = _cue(context.main, index, reverse=False, main_clause=True)
+            if way:
+                return 1 if way == UNTIL else way
+        return 0
     way = _nearest_cue(context, context.before_in_clause, context.after_in_clause)
     if way == 0:
         way = _nearest_cue(context, CUE_WINDOW, CUE_WINDOW)
@@ -268,7 +309,7 @@ def _nearest_cue(context: Context, before: int, after: int) -> int:
     return best[1]
 
 
-def _cue(words: tuple[str, ...], index: int, reverse: bool) -> int:
+def _cue(words: tuple[str, ...], index: int, reverse: bool, main_clause: bool = False) -> int:
     """+1, -1, UNTIL or 0 for the word at ``index`` (before-words are stored nearest first)."""
     word = words[index]
 
@@ -281,6 +322,10 @@ def _cue(words: tuple[str, ...], index: int, reverse: bool) -> int:
             return 1
     if word in BOUNDARY_WORDS:
         return UNTIL
+    if word in NOUN_LIKE_VERBS and (at(-1) in DETERMINERS or at(1) == "of"):
+        return 0  # a noun ("the end of", "her plans"), not a verb
+    if main_clause and word.endswith("ed") and word in FORWARD_WORDS:
+        return -1  # "On Friday, the government planned to pay": the planning was that day
     if word in FORWARD_WORDS or word.endswith("'ll") or word == "won't":
         return 1
     if word in BACKWARD_WORDS:
@@ -402,6 +447,9 @@ def _resolve_plain(text: str, published: dt.date, context: Context) -> dt.date |
     found = _month_day(text, published, context)
     if found is not None:
         return found
+    bare_day = BARE_DAY_RE.match(lowered)
+    if bare_day and context.month:
+        return _month_day(f"{context.month} {bare_day.group('day')}", published, context)
     ago = AGO_RE.match(lowered)
     if ago:
         amount = _amount(ago.group("count"), ago.group("unit"))
@@ -439,6 +487,8 @@ def _weekday(named: int, lowered: str, published: dt.date, context: Context) -> 
         return published - dt.timedelta(days=behind or 7)
     if ahead == 0:  # "on Wednesday" in a Wednesday paper means that day
         return published
+    if context.possessive:  # "Wednesday's ruling" is the nearest one: the verbs around it are not its time
+        return published + dt.timedelta(days=ahead) if ahead < behind else published - dt.timedelta(days=behind)
     way = _direction_in(lowered, context)
     return published + dt.timedelta(days=ahead) if way > 0 else published - dt.timedelta(days=behind)
 

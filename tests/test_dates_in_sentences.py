@@ -99,6 +99,46 @@ def test_the_publication_weekday_means_the_publication_day_even_in_future_tense(
     assert resolve(sentence, "Thursday evening", THURSDAY) == THURSDAY
 
 
+def test_a_schedule_verb_used_as_a_noun_is_no_cue():
+    sentence = "The head of the miners' union Tuesday rejected the offer."
+    assert resolve(sentence, "Tuesday", THURSDAY) == dt.date(2025, 9, 23)
+
+
+def test_a_clause_after_and_does_not_decide_the_weekday():
+    sentence = "Unions plan a march through the old city centre on Saturday and were printing banners."
+    assert resolve(sentence, "Saturday", THURSDAY) == dt.date(2025, 9, 27)
+
+
+def test_a_possessive_weekday_is_the_nearest_one():
+    sentence = "Relatives of the detainee said they would appeal Wednesday's ruling."
+    assert resolve(sentence, "Wednesday", THURSDAY) == dt.date(2025, 9, 24)
+
+
+def test_a_fronted_weekday_takes_the_main_verbs_past_tense():
+    sentence = "On Friday, the ministry planned to open the border crossing to aid trucks."
+    assert resolve(sentence, "Friday", THURSDAY) == dt.date(2025, 9, 19)
+
+
+def test_a_fronted_weekday_skips_a_subordinate_clause_to_its_main_verb():
+    sentence = "On Sunday, when polls have closed, the commission will begin counting ballots."
+    assert resolve(sentence, "Sunday", THURSDAY) == dt.date(2025, 9, 28)
+
+
+def test_weekday_after_may_lies_ahead():
+    sentence = "The appeals court may rule on the extradition request on Monday."
+    assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 29)
+
+
+def test_weekday_after_might_lies_ahead():
+    sentence = "The ruling might slip to Monday because of the strike."
+    assert resolve(sentence, "Monday", THURSDAY) == dt.date(2025, 9, 29)
+
+
+def test_the_month_may_is_not_the_modal_verb():
+    sentence = "Prices that rose sharply in May Friday hit a record on the exchange."
+    assert resolve(sentence, "Friday", THURSDAY) == dt.date(2025, 9, 19)
+
+
 # Month and day without a year -------------------------------------------------------------------
 
 
@@ -132,6 +172,11 @@ def test_month_abbreviations_with_and_without_period_resolve():
 def test_day_before_month_resolves_like_month_before_day():
     sentence = "Voters go to the polls on 12 October."
     assert resolve(sentence, "12 October", dt.date(2025, 9, 25)) == dt.date(2025, 10, 12)
+
+
+def test_a_bare_day_number_shares_the_month_of_the_date_before_it():
+    sentence = "Leaders will gather in Lisbon for the summit on Nov. 20 and 21."
+    assert resolve(sentence, "21", THURSDAY) == dt.date(2025, 11, 21)
 
 
 # Counted from the publication day ---------------------------------------------------------------
