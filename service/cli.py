@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads)")
     evaluate.add_argument("--limit", type=int, help="only the first N articles")
     add_model_options(evaluate)
+
+    dates = commands.add_parser("eval-dates", help="score the date resolver on a temporal benchmark (no model)")
+    dates.add_argument("file", type=Path, help="JSONL rows with doc, dct, expression, value, sentence")
+    dates.add_argument("--half", choices=["A", "B"], help="only one half of a fixed split by document")
+    dates.add_argument(
+        "--split-salt", default="", help="hash SALT+doc id instead of the doc id: another split into halves A and B"
+    )
+    dates.add_argument("--misses", action="store_true", help="print the rows resolved wrongly")
     return parser
 
 
@@ -149,6 +157,15 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval-dates":  # the resolver alone: no settings, no model
+        from service.tools import date_eval
+
+        try:
+            date_eval.main(args.file, args.half, args.misses, args.split_salt)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"summarizer: {error!r}", file=sys.stderr)
+            return 1
+        return 0
     configure_logging(json_lines=args.command == "serve")
     options = {key: value for key, value in vars(args).items() if key in Settings.model_fields}
     try:

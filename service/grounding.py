@@ -6,16 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import dateparser
-from dateparser.search import search_dates
-
 from service.article import Draft, Span
+from service.dates import date_in_text
 from service.schemas import Item, When
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-WEEKDAY_RE = re.compile(r"\b(" + "|".join(WEEKDAYS) + r")\b", re.IGNORECASE)
-YEAR_RE = re.compile(r"\b(1[89]\d\d|2\d\d\d)\b")
-DAY_NUMBER_RE = re.compile(r"\b\d{1,2}(st|nd|rd|th)?\b")
 
 
 def align(source: str, value: str, prefer_from: int = 0) -> Span | None:
@@ -53,51 +46,6 @@ def locate(draft: Draft, span: Span, text: str) -> Item:
     return Item(text=span.text, start=start, end=end)
 
 
-def normalise_date(expression: str, published: dt.date | None) -> dt.date | None:
-    """The calendar date a time expression refers to, read relative to the publication date.
-
-    Without a publication date only expressions that carry their own year are resolved; a bare
-    "Tuesday" or "6am" could be any day.
-    """
-    if published is None and not YEAR_RE.search(expression):
-        return None
-    # The end of the publication day, so "6am" means that morning, not the previous one.
-    base = dt.datetime.combine(published or dt.date.today(), dt.time(23, 59))
-    settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past", "RETURN_AS_TIMEZONE_AWARE": False}
-    cleaned = re.sub(r"['’]s\b", "", expression)
-    found = dateparser.parse(cleaned, languages=["en"], settings=settings)
-    if found is None:
-        matches = search_dates(cleaned, languages=["en"], settings=settings) or []
-        found = matches[0][1] if matches else None
-    if found is None:
-        return None
-    day = found.date()
-    weekday = WEEKDAY_RE.search(expression)
-    if weekday is None or YEAR_RE.search(expression):
-        return day
-    named = WEEKDAYS.index(weekday.group(1).lower())
-    if DAY_NUMBER_RE.search(expression):
-        return _year_matching_weekday(day, named, base.date())
-    # "on Wednesday" in a Wednesday paper means that day, not a week before.
-    if published is not None and published.weekday() == named and (published - day).days == 7:
-        return published
-    return day
-
-
-def _year_matching_weekday(day: dt.date, weekday: int, near: dt.date) -> dt.date:
-    """For "Tuesday, 8 November" without a year: the year, nearest ``near``, in which that day
-    falls on that weekday."""
-    candidates = []
-    for year in (near.year, near.year - 1, near.year + 1):
-        try:
-            candidate = day.replace(year=year)
-        except ValueError:  # 29 February
-            continue
-        if candidate.weekday() == weekday:
-            candidates.append(candidate)
-    return min(candidates, key=lambda candidate: abs((candidate - near).days)) if candidates else day
-
-
 def ground(draft: Draft, text: str, published: dt.date | None) -> tuple[list[Item], Item, When | None, list[Item]]:
     """The draft's answers as API items: who, what, when, where."""
     who = [locate(draft, span, text) for span in draft.who]
@@ -106,5 +54,7 @@ def ground(draft: Draft, text: str, published: dt.date | None) -> tuple[list[Ite
     when = None
     if draft.when:
         item = locate(draft, draft.when, text)
-        when = When(**item.model_dump(), date=normalise_date(item.text, published))
+        # Read with its sentence in the source: tense and cue words say which Tuesday is meant.
+        start = draft.when.position
+        when = When(**item.model_dump(), date=date_in_text(draft.source, start, start + len(draft.when.text), published))
     return who, what, when, where

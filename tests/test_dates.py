@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from service.grounding import normalise_date
+from service.dates import normalise_date
 
 WEDNESDAY = dt.date(2016, 11, 9)
 
