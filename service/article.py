@@ -23,10 +23,12 @@ class Article:
 
 @dataclass(frozen=True)
 class Span:
-    """A value the model copied: its text and where it starts in the source."""
+    """A value taken from the article: its text, where it starts in the source, and how probable
+    the ranker found it (None where no ranker chose it)."""
 
     text: str
     position: int
+    probability: float | None = None
 
 
 @dataclass
@@ -42,7 +44,8 @@ class Draft:
     window_chars: int  # how much of the article text the model read
     truncated: bool
     prompt_tokens: int
-    generated_tokens: int
+    generated_tokens: int = 0  # tokens the model wrote (backend 'openai'; the local model writes none)
+    scored_tokens: int = 0  # candidate tokens the model scored (local backend)
     timings_ms: dict[str, float] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)  # answers not found in the article
 

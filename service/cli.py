@@ -46,10 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=8, help="clients for the concurrent throughput figure; 1 skips it")
     add_model_options(bench)
 
-    evaluate = commands.add_parser("eval", help="score the pipeline on a Giveme5W1H-style gold file")
-    evaluate.add_argument("gold", type=Path, help="gold JSONL (title, description, text, date_publish, gold)")
-    evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads)")
-    evaluate.add_argument("--limit", type=int, help="only the first N articles")
+    evaluate = commands.add_parser("eval", help="score the pipeline on Giveme5W1H-style gold files")
+    evaluate.add_argument("gold", type=Path, nargs="+", help="gold JSONL files (title, description, text, date_publish, gold)")
+    evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads; one gold file only)")
+    evaluate.add_argument("--limit", type=int, help="only the first N articles of each file")
+    evaluate.add_argument("--baseline", choices=["ner"], help="also score the NER baseline (spaCy entities, the headline as what) in the same table")
     add_model_options(evaluate)
 
     dates = commands.add_parser("eval-dates", help="score the date resolver on a temporal benchmark (no model)")
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--split-salt", default="", help="hash SALT+doc id instead of the doc id: another split into halves A and B"
     )
     dates.add_argument("--misses", action="store_true", help="print the rows resolved wrongly")
+
+    fit = commands.add_parser("fit-ranker", help="fit the ranker on labelled gold files, every setting chosen by cross-validation")
+    fit.add_argument("gold", type=Path, nargs="+", help="gold JSONL files; each weighs the same in the cross-validated F1")
+    fit.add_argument("--out", type=Path, required=True, help="where to write the fitted ranker (the shipped one is service/ranker.json)")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    add_model_options(fit)
     return parser
 
 
@@ -145,14 +152,48 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> None:
     from service.summarizer import Summarizer
     from service.tools import evaluation
 
-    rows = evaluation.read_rows(args.gold)[: args.limit]
+    if args.out and len(args.gold) > 1:
+        raise ValueError("--out takes the predictions of one gold file; give one")
     summarizer = Summarizer.load(settings)
-    outcome = evaluation.run(tqdm(rows, desc="articles", unit="article"), summarizer.summarize)
-    if args.out:
-        evaluation.write_predictions(args.out, outcome)
-    for failure in outcome.failed:
-        print(f"failed: {failure}", file=sys.stderr)
-    print(json.dumps({"model": summarizer.model_name} | evaluation.report(rows, outcome)))
+    results: dict[str, dict[str, dict]] = {}
+    for path in args.gold:
+        rows = evaluation.read_rows(path)[: args.limit]
+        outcome = evaluation.run(tqdm(rows, desc=path.stem, unit="article"), summarizer.summarize)
+        if args.out:
+            evaluation.write_predictions(args.out, outcome)
+        for failure in outcome.failed:
+            print(f"failed: {failure}", file=sys.stderr)
+        results[path.stem] = {summarizer.model_name: evaluation.report(rows, outcome)}
+        if args.baseline:
+            baseline = evaluation.run(rows, evaluation.ner_baseline)
+            results[path.stem]["baseline (ner)"] = evaluation.report(rows, baseline)
+    if len(results) > 1 or args.baseline:
+        for line in evaluation.table(results):
+            print(line)
+        print(json.dumps(results))
+    else:
+        print(json.dumps({"model": summarizer.model_name} | results[args.gold[0].stem][summarizer.model_name]))
+
+
+def fit_ranker(settings: Settings, args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from service.backends.local.backend import LocalBackend
+    from service.summarizer import Summarizer
+    from service.tools import evaluation, fit_ranker as fitting
+
+    backend = Summarizer.load(settings).backend
+    if not isinstance(backend, LocalBackend):
+        raise ValueError("fit-ranker scores candidates with the local model: use the local backend")
+    examples = fitting.examples_from(args.gold, backend.decide, lambda rows: tqdm(rows, unit="article"))
+    fitted = fitting.fit(examples, args.folds)
+    fitting.write(args.out, fitted)
+    cross_validated = fitted["cross_validation"]["f1"]
+    files = list(cross_validated["mean"])
+    results = {name: {"ranker (cross-validated)": {field: cross_validated[field][name] for field in cross_validated}} for name in files}
+    for line in evaluation.table(results):
+        print(line)
+    print(json.dumps({field: entry["setting"] for field, entry in fitted["fields"].items()}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             batch(settings, args)
         elif args.command == "bench":
             bench(settings, args)
+        elif args.command == "fit-ranker":
+            fit_ranker(settings, args)
         else:
             summarize(settings, args)
     except ModelNotFoundError as error:

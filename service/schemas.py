@@ -88,7 +88,7 @@ class Summary(BaseModel):
     prompt_version: str = Field(description="Version of the prompt templates used.")
     timings_ms: dict[str, float] = Field(description="Time spent per stage, in milliseconds.")
     usage: dict[str, int] = Field(
-        default_factory=dict, description="Tokens the model read (prompt_tokens) and decisions it made (generated_tokens)."
+        default_factory=dict, description="Tokens the model read (prompt_tokens), wrote (generated_tokens; none on the local backend) and scored as candidate answers (scored_tokens)."
     )
     warnings: list[str] = Field(default_factory=list, description="Anything the client should know, e.g. truncation.")
 

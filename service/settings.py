@@ -56,16 +56,10 @@ class Settings(BaseSettings):
     window_tokens: int = Field(
         320, ge=32, description="Article tokens the model reads, lead first; the rest is truncated."
     )
-    lead_chars: int = Field(
-        400, ge=50, description="Characters of the article's lead (finished to a sentence end) that who and where are copied from."
+    max_candidates: int = Field(
+        32, ge=1, description="Most candidates per field that the model scores, in reading order (bounds the work on long windows)."
     )
-    headline_candidates: int = Field(
-        8, ge=1, description="'what' starts at one of the headline's first N words (fewer is faster; 8 cost 0.001 dev F1 against all)."
-    )
-    time_candidates: int = Field(3, ge=1, description="How many of the article's first time expressions 'when' is chosen from.")
-    max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists.")
-    max_span_tokens: int = Field(10, ge=1, description="Most tokens in one who/where item (10 kept dev F1 and cut the median from 1.71 to 1.58 s).")
-    max_what_words: int = Field(25, ge=1, description="Most words in the what description.")
+    max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists (backend 'openai'; the local ranker's limits are fitted).")
     max_batch: int = Field(
         8, ge=1, description="Most requests the local model reads together in one batch (1 turns batching off)."
     )

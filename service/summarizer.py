@@ -70,7 +70,7 @@ class Summarizer:
             model=self.model_name,
             prompt_version=self.backend.prompts.version,
             timings_ms=draft.timings_ms,
-            usage={"prompt_tokens": draft.prompt_tokens, "generated_tokens": draft.generated_tokens},
+            usage={"prompt_tokens": draft.prompt_tokens, "generated_tokens": draft.generated_tokens, "scored_tokens": draft.scored_tokens},
             warnings=warnings,
         )
 

@@ -1,13 +1,14 @@
-"""A toy tokenizer and a scripted model, for tests of the local engine's decisions without a model.
+"""A toy tokenizer and a scripted model, for tests of the local engine's walk without a model.
 
-The toy vocabulary has a token for each piece of the JSON skeleton, each word of the test
-articles (with and without its leading space) and each printable character; text is encoded
-greedily, longest token first. The scripted model wants to write one given text: each token
-scores by how many of its characters continue that text after what is written so far.
+The toy vocabulary has a token for each word of the test articles (with and without its leading
+space) and each printable character; text is encoded greedily, longest token first. The scripted
+model wants a given answer: a value it wants scores 0 (mean log-probability), any other -5, and
+next-token scores are a constant (the walk reads none).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Generator
@@ -15,10 +16,9 @@ from typing import Any
 
 import torch
 
-from service.backends.local.constraint import TokenTable
-from service.backends.local.decoder import Feed, Step
-from service.backends.local.walk import Skeleton, Walker
-from service.settings import Settings
+from service.backends.local.steps import Feed, Step
+from service.backends.local.walk import Openings, Walker
+from service.ranking import FieldModel, Ranker
 
 
 class ToyTokenizer:
@@ -26,13 +26,6 @@ class ToyTokenizer:
         words = [word for text in texts for match in re.findall(r" ?\w+", text) for word in (match, match.strip())]
         self.vocab = list(dict.fromkeys([*string.printable, *words]))
         self.ids = {text: token for token, text in enumerate(self.vocab)}
-
-    def piece(self, text: str) -> list[int]:
-        """``text`` as one token of its own (added to the vocabulary if new): how skeleton pieces are encoded."""
-        if text not in self.ids:
-            self.ids[text] = len(self.vocab)
-            self.vocab.append(text)
-        return [self.ids[text]]
 
     def encode(self, text: str) -> list[int]:
         ids, at = [], 0
@@ -45,44 +38,41 @@ class ToyTokenizer:
     def decode(self, ids: list[int]) -> str:
         return "".join(self.vocab[token] for token in ids)
 
-    def table(self) -> TokenTable:
-        return TokenTable.from_texts(enumerate(self.vocab))
-
-
-def common_prefix(a: str, b: str) -> int:
-    length = 0
-    while length < min(len(a), len(b)) and a[length] == b[length]:
-        length += 1
-    return length
-
 
 class ScriptedModel:
-    """Next-token scores of a model that wants to write ``target``."""
+    """A model that wants to answer ``wanted`` ({field: value or list of values})."""
 
-    def __init__(self, tokenizer: ToyTokenizer, target: str) -> None:
+    def __init__(self, tokenizer: ToyTokenizer, wanted: dict[str, Any]) -> None:
         self.tokenizer = tokenizer
-        self.target = target
-
-    def _rest(self, written: list[int]) -> str:
-        text = self.tokenizer.decode(written)
-        return self.target[len(text) :] if self.target.startswith(text) else ""
+        self.wanted = wanted
 
     def logits(self, written: list[int]) -> torch.Tensor:
-        rest = self._rest(written)
-        return torch.tensor([float(common_prefix(text, rest)) for text in self.tokenizer.vocab])
+        return torch.zeros(len(self.tokenizer.vocab))
 
-    def scores(self, written: list[int], sequences: list[list[int]]) -> list[float]:
-        rest = self._rest(written)
-        return [float(common_prefix(self.tokenizer.decode(sequence), rest)) for sequence in sequences]
+    def scores(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        scores = []
+        for context, value in pairs:
+            field = json.loads(self.tokenizer.decode(context).split(":")[0].lstrip("{"))
+            text = json.loads('"' + self.tokenizer.decode(value).removesuffix('"') + '"')
+            wanted = self.wanted.get(field)
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            scores.append(0.0 if text in wanted else -5.0)
+        return scores
 
 
-def toy_walker(tokenizer: ToyTokenizer, settings: Settings | None = None) -> Walker:
-    skeleton = Skeleton.build(tokenizer.piece)
-    return Walker(skeleton, tokenizer.table(), tokenizer.encode, settings or Settings())
+# The model's score alone decides: the wanted values (score 0) are at probability 0.5, the others ~0.007.
+MODEL_SCORE_ONLY = {
+    field: FieldModel(features=("model",), weights=(1.0,), intercept=0.0, max_items=3 if field in ("who", "where") else 1, threshold=0.4)
+    for field in ("who", "what", "when", "where")
+}
+
+
+def toy_walker(tokenizer: ToyTokenizer, max_candidates: int = 32, ranker: Ranker | None = None) -> Walker:
+    return Walker(Openings.build(tokenizer.encode), tokenizer.encode, ranker or Ranker(MODEL_SCORE_ONLY), max_candidates)
 
 
 def drive(walk: Generator[Step, Any, Any], model: ScriptedModel) -> tuple[Any, list[int], list[Step]]:
-    """Run ``walk`` against ``model`` alone: its result, every token written, every step asked for."""
+    """Run ``walk`` against ``model`` alone: its result, every token fed, every step asked for."""
     written: list[int] = []
     steps: list[Step] = []
     value: Any = None
@@ -96,4 +86,4 @@ def drive(walk: Generator[Step, Any, Any], model: ScriptedModel) -> tuple[Any, l
             written += step.ids
             value = model.logits(written)
         else:
-            value = model.scores(written, step.sequences)
+            value = model.scores(step.pairs)

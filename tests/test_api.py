@@ -276,3 +276,24 @@ def test_metrics_count_real_requests_tokens_and_queue(client: TestClient):
     assert metrics["summarizer_model_generated_tokens_total"] > 0
     assert metrics["summarizer_model_load_seconds"] > 0
     assert "summarizer_queue_depth" in metrics
+
+
+AFP_TITLE = "North Korea's foreign minister to visit China"
+AFP_TEXT = (
+    "North Korean Foreign Minister Choe Son Hui will visit China from Saturday, September 27, following an "
+    "invitation from Beijing's top diplomat Wang Yi, the foreign ministry in Pyongyang said on Thursday. "
+    "The visit comes weeks after leader Kim Jong Un attended a military parade in Beijing. "
+    "Choe is expected to discuss trade and regional security with her Chinese counterpart."
+)
+
+
+def test_the_people_and_place_of_the_event_are_named_as_a_reader_expects(client: TestClient):
+    response = client.post("/v1/summaries", json={"title": AFP_TITLE, "text": AFP_TEXT, "published_at": "2025-09-25"})
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert "Choe Son Hui" in [item["text"] for item in summary["who"]] or any(
+        item["text"].endswith("Choe Son Hui") for item in summary["who"]
+    )
+    assert "China" in [item["text"] for item in summary["where"]]
+    assert summary["when"]["date"] == "2025-09-27"
+    assert_grounded(summary, AFP_TEXT)

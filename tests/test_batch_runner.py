@@ -9,9 +9,10 @@ from typing import Any
 
 from service.article import Article, Layout
 from service.backends.local.batching import Row, run_rows
-from service.backends.local.decoder import Feed, Score, Step
+from service.backends.local.steps import Feed, Score, Step
 from service.errors import Cancelled
-from service.prompts import answer_json, load_prompts
+from service.candidates import Candidate
+from service.prompts import load_prompts
 from service.schemas import EXAMPLE_TEXT, EXAMPLE_TITLE
 from tests.scripted_model import ScriptedModel, ToyTokenizer, drive, toy_walker
 
@@ -31,9 +32,9 @@ class LabelBatch:
             self.on_pass(len(self.passes))
         return [f"{name} after {ids}" for name, ids in zip(self.names, feeds)]
 
-    def score(self, index: int, sequences: list[list[int]]) -> list[float]:
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         self.scored.append((self.names[index], len(self.passes)))
-        return [float(len(sequence)) for sequence in sequences]
+        return [float(len(value)) for _, value in pairs]
 
     def keep(self, indexes: list[int]) -> None:
         self.names = [self.names[index] for index in indexes]
@@ -62,8 +63,8 @@ def test_each_round_is_one_pass_over_every_unfinished_request():
 
 
 def test_a_scoring_step_is_answered_for_its_request_before_the_next_pass():
-    sequences = [[7], [8, 9]]
-    rows = [Row(walk(Feed([1]), Score(sequences), Feed([2])), None), Row(walk(Feed([3]), Feed([4])), None)]
+    pairs = [([6], [7]), ([6], [8, 9])]
+    rows = [Row(walk(Feed([1]), Score(pairs), Feed([2])), None), Row(walk(Feed([3]), Feed([4])), None)]
     batch = LabelBatch(["a", "b"])
     run_rows(rows, batch)
     assert batch.scored == [("a", 1)]
@@ -116,8 +117,8 @@ class ScriptedBatch:
             written += ids
         return [model.logits(written) for model, written in zip(self.models, self.written)]
 
-    def score(self, index: int, sequences: list[list[int]]) -> list[float]:
-        return self.models[index].scores(self.written[index], sequences)
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        return self.models[index].scores(pairs)
 
     def keep(self, indexes: list[int]) -> None:
         self.models = [self.models[index] for index in indexes]
@@ -128,14 +129,17 @@ def test_walks_read_together_decide_what_they_decide_alone():
     tokenizer = ToyTokenizer(EXAMPLE_TITLE, EXAMPLE_TEXT)
     walker = toy_walker(tokenizer)
     layout = Layout.of(Article(EXAMPLE_TEXT, EXAMPLE_TITLE), len(EXAMPLE_TEXT), load_prompts())
+    texts = {"who": ["Royal Dutch Shell", "Larisa Alwin", "Shell"], "what": [EXAMPLE_TITLE, "cut emissions"],
+             "when": ["Wednesday", "on Wednesday"], "where": ["The Hague", "in The Hague"]}
+    candidates = {field: [Candidate(text, layout.source.index(text)) for text in items] for field, items in texts.items()}
     wanted = [
-        {"who": ["Royal Dutch Shell"], "what": "Dutch court orders Shell to cut emissions", "when": "Wednesday", "where": []},
-        {"who": [], "what": "emissions", "when": "on Wednesday", "where": ["The Hague"]},
+        {"who": ["Royal Dutch Shell"], "what": EXAMPLE_TITLE, "when": "Wednesday", "where": []},
+        {"who": [], "what": "cut emissions", "when": "on Wednesday", "where": ["The Hague"]},
         {"who": ["Larisa Alwin", "Shell"], "what": "cut emissions", "when": "Wednesday", "where": ["in The Hague"]},
     ]
-    models = [ScriptedModel(tokenizer, answer_json(answer)) for answer in wanted]
-    alone = [drive(walker.walk(layout, []), model)[0] for model in models]
-    rows = [Row(walker.walk(layout, []), None) for _ in models]
+    models = [ScriptedModel(tokenizer, answer) for answer in wanted]
+    alone = [drive(walker.walk(layout, [1], candidates), model)[0] for model in models]
+    rows = [Row(walker.walk(layout, [1], candidates), None) for _ in models]
     run_rows(rows, ScriptedBatch(models))
     assert [row.result for row in rows] == alone
-    assert [[span.text for span in decisions.who] for decisions in alone] == [answer["who"] for answer in wanted]
+    assert [decisions.when.text for decisions in alone] == [answer["when"] for answer in wanted]

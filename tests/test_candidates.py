@@ -1,6 +1,8 @@
-"""Candidate spans: the time expressions, places and headline endings the model chooses among."""
+"""Typed candidates: the trained NER model, time expressions and headline endings (no language model)."""
 
-from service.candidates import first_time_spans, headline_spans, place_spans, time_spans
+from __future__ import annotations
+
+from service.candidates import find_candidates, time_spans
 
 
 def texts(source: str, spans: list[tuple[int, int]]) -> set[str]:
@@ -28,26 +30,77 @@ def test_words_that_only_look_like_times_are_not():
     assert "May" not in texts(source, time_spans(source, everywhere(source)))
 
 
-def test_only_the_first_time_expressions_are_candidates():
-    source = "It happened on Monday. Earlier, on 3 May, and on 4 June and on 5 July, nothing did."
-    found = texts(source, first_time_spans(source, everywhere(source), 2))
-    assert found == {"Monday", "on Monday", "3 May", "on 3 May"}
+
+AFP_TITLE = "North Korea's foreign minister to visit China"
+AFP_TEXT = (
+    "North Korean Foreign Minister Choe Son Hui will visit China from Saturday, September 27, the foreign "
+    "ministry in Beijing said on Thursday, following an invitation from Beijing's top diplomat Wang Yi. "
+    "Choe is expected to hold talks on trade and security. Earlier this month Chinese leader Xi Jinping "
+    "hosted a military parade in Beijing."
+)
 
 
-def test_places_come_from_gazetteer_prepositions_place_words_and_datelines():
-    source = "LONDON -- A fire in Croydon closed Trump Tower while Mayor Sadiq Khan visited Paris."
-    found = texts(source, place_spans(source, everywhere(source)))
-    assert {"LONDON", "Croydon", "in Croydon", "Trump Tower", "Paris"} <= found
-    assert "Sadiq Khan" not in found and "Mayor Sadiq Khan" not in found
+def candidates_of(text: str, title: str | None = None) -> dict[str, list[str]]:
+    source = f"{title}\n\n{text}" if title else text
+    found = find_candidates(source, len(title) + 2 if title else 0, text)
+    return {field: [candidate.text for candidate in items] for field, items in found.items()}
 
 
-def test_sentence_initial_common_words_are_not_names():
-    source = "Several people were hurt in Leeds. several more were not."
-    assert "Several" not in texts(source, place_spans(source, everywhere(source)))
+def test_a_person_split_by_the_ner_model_is_one_candidate() -> None:
+    assert "Choe Son Hui" in candidates_of(AFP_TEXT, AFP_TITLE)["who"]
 
 
-def test_headline_endings_run_from_each_word_to_the_end():
-    title = "Clinton blames defeat on FBI director."
-    found = texts(title, headline_spans(title, everywhere(title)))
-    assert "blames defeat on FBI director" in found and title.rstrip(".") in found
-    assert all(span.endswith("director") for span in found)
+def test_a_name_keeps_its_title_as_an_alternative_candidate() -> None:
+    who = candidates_of(AFP_TEXT, AFP_TITLE)["who"]
+    assert any(name.endswith("Foreign Minister Choe Son Hui") for name in who)
+    assert "Choe Son Hui" in who
+
+
+def test_countries_and_cities_are_place_candidates() -> None:
+    where = candidates_of(AFP_TEXT, AFP_TITLE)["where"]
+    assert "China" in where and "Beijing" in where
+
+
+def test_dates_from_the_ner_model_and_time_expressions_are_time_candidates() -> None:
+    when = candidates_of(AFP_TEXT, AFP_TITLE)["when"]
+    assert "Saturday, September 27" in when
+    assert "on Thursday" in when
+
+
+def test_the_event_is_offered_as_headline_endings_whole_and_cut_before_an_adjunct() -> None:
+    what = candidates_of("The ministers met in Brussels on Monday.", "EU ministers meet in Brussels after talks collapse")["what"]
+    assert "EU ministers meet in Brussels after talks collapse" in what
+    assert "meet in Brussels after talks collapse" in what
+    assert "meet in Brussels" in what
+
+
+def test_without_a_headline_the_event_comes_from_the_first_sentence() -> None:
+    what = candidates_of("Heavy rain flooded hundreds of homes in Braga on Monday. More rain is expected.")["what"]
+    assert what and all("Braga" in phrase or "flooded" in phrase for phrase in what)
+
+
+def test_the_forms_of_one_person_are_merged_into_the_fullest() -> None:
+    text = "Donald J. Trump met the mayor on Monday. Mr. Trump said the talks went well, and Trump left."
+    who = candidates_of(text)["who"]
+    assert "Donald J. Trump" in who
+    assert "Mr. Trump" not in who
+
+
+def test_a_family_name_that_comes_first_is_merged_too() -> None:
+    who = candidates_of(AFP_TEXT, AFP_TITLE)["who"]
+    assert "Choe" not in who and "Hui" not in who
+
+
+def test_a_dateline_is_a_place_candidate() -> None:
+    assert "LONDON" in candidates_of("LONDON -- Trains were cancelled across the capital on Tuesday.")["where"]
+
+
+def test_a_group_that_acts_in_the_opening_sentence_is_a_who_candidate() -> None:
+    assert "Several people" in candidates_of("Several people died after a tram overturned in Croydon.")["who"]
+
+
+def test_every_candidate_is_the_source_text_at_its_position() -> None:
+    source = f"{AFP_TITLE}\n\n{AFP_TEXT}"
+    for items in find_candidates(source, len(AFP_TITLE) + 2, AFP_TEXT).values():
+        for candidate in items:
+            assert source[candidate.position : candidate.position + len(candidate.text)] == candidate.text

@@ -31,6 +31,7 @@ class Timing:
     seconds: list[float] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
     generated_tokens: list[int] = field(default_factory=list)
+    scored_tokens: list[int] = field(default_factory=list)
 
     def p(self, share: float) -> float:
         ordered = sorted(self.seconds)
@@ -53,6 +54,7 @@ def ours(summarizer: Summarizer, requests: list[SummaryRequest]) -> Timing:
         timing.seconds.append(time.perf_counter() - started)
         timing.prompt_tokens.append(summary.usage["prompt_tokens"])
         timing.generated_tokens.append(summary.usage["generated_tokens"])
+        timing.scored_tokens.append(summary.usage.get("scored_tokens", 0))
     return timing
 
 
@@ -120,7 +122,8 @@ def report(summarizer: Summarizer, requests: list[SummaryRequest], naive_count: 
     lines += [
         f"ours   ({len(timing.seconds)} articles, in process): p50 {timing.p(0.5):.2f} s, p95 {timing.p(0.95):.2f} s, "
         f"{len(timing.seconds) / sum(timing.seconds):.2f} articles/s, "
-        f"prompt tokens {statistics.mean(timing.prompt_tokens):.0f}, generated {statistics.mean(timing.generated_tokens):.0f} per article",
+        f"prompt tokens {statistics.mean(timing.prompt_tokens):.0f}, generated {statistics.mean(timing.generated_tokens):.0f}, "
+        f"candidate tokens scored {statistics.mean(timing.scored_tokens):.0f} per article",
     ]
     if naive_count:
         subset = requests[:naive_count]

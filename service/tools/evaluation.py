@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service.errors import InferenceServerError
-from service.schemas import Summary, SummaryRequest
+from service.schemas import Item, Summary, SummaryRequest, When
 
 FIELDS = ("who", "what", "when", "where")
 ARTICLES = {"a", "an", "the"}
@@ -42,6 +42,14 @@ def token_f1(prediction: str, gold: str) -> float:
         return 0.0
     precision, recall = common / len(predicted), common / len(expected)
     return 2 * precision * recall / (precision + recall)
+
+
+def best_f1(items: list[str], golds: list[str]) -> float:
+    """One field's score: the items joined, against the best single gold phrase or their union."""
+    joined = " ; ".join(items)
+    if not joined or not golds:
+        return 0.0
+    return max(token_f1(joined, gold) for gold in golds + [" ".join(golds)])
 
 
 def flat(value: object) -> list[str]:
@@ -73,9 +81,7 @@ def score(gold_rows: Iterable[dict], predictions: dict[str, dict]) -> dict[str, 
             if not golds:
                 continue
             items = flat(answer.get(name))
-            joined = " ; ".join(items)
-            candidates = golds + [" ".join(golds)]
-            scores[name].append(max(token_f1(joined, gold) for gold in candidates) if joined else 0.0)
+            scores[name].append(best_f1(items, golds))
             if name == "when" and "when_date" in answer:
                 gold_dates = {phrase["date"][:10] for phrase in row["gold"]["when"] if phrase.get("date")}
                 if gold_dates:
@@ -157,6 +163,35 @@ def report(rows: list[dict], outcome: EvalRun) -> dict[str, float | int | None]:
         result["median_s"] = round(statistics.median(outcome.seconds), 2)
         result["mean_s"] = round(statistics.fmean(outcome.seconds), 2)
     return result
+
+
+def ner_baseline(request: SummaryRequest) -> Summary:
+    """The baseline every choice is measured against: spaCy's entities in reading order over the
+    headline and text (who = the first two PERSON/ORG/NORP, where = the first GPE/LOC/FAC, when =
+    the first DATE/TIME) and the headline as what."""
+    from service.candidates import parse
+
+    doc = parse(f"{request.title}\n\n{request.text}" if request.title else request.text)
+
+    def first(labels: tuple[str, ...], count: int) -> list[Item]:
+        return [Item(text=entity.text) for entity in doc.ents if entity.label_ in labels][:count]
+
+    when = first(("DATE", "TIME"), 1)
+    return Summary(
+        who=first(("PERSON", "ORG", "NORP"), 2), what=Item(text=request.title or ""),
+        when=When(text=when[0].text) if when else None, where=first(("GPE", "LOC", "FAC"), 1),
+        model="baseline (ner)", prompt_version="", timings_ms={}, usage={}, warnings=[],
+    )
+
+
+def table(results: dict[str, dict[str, dict]]) -> list[str]:
+    """A Markdown table: one row per gold file and system, F1 per field and their mean."""
+    lines = ["| file | system | who | what | when | where | mean |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for file, systems in results.items():
+        for system, result in systems.items():
+            mean = result.get("mean_f1", result.get("mean"))
+            lines.append(f"| {file} | {system} | " + " | ".join(f"{result[name]:.3f}" for name in FIELDS) + f" | {mean:.3f} |")
+    return lines
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -15,12 +15,13 @@ from transformers import DynamicCache
 from service.article import Article, Draft, Layout, sentence_cut
 from service.backends import only
 from service.backends.local.batching import Row, run_rows
-from service.backends.local.constraint import TokenTable
 from service.backends.local.kv_cache import KVCacheBatch
 from service.backends.local.loader import LoadedModel
-from service.backends.local.walk import Decisions, Skeleton, Walker
+from service.backends.local.walk import Decisions, Openings, Walker
+from service.candidates import find_candidates
 from service.errors import Cancelled
 from service.prompts import Prompts
+from service.ranking import Ranker
 from service.settings import Settings
 
 ARTICLE_SENTINEL = "\u0000ARTICLE\u0000"
@@ -34,8 +35,7 @@ class LocalBackend:
         self.prompts = prompts
         self.settings = settings
         self.tokenizer = loaded.tokenizer
-        skeleton = Skeleton.build(self.encode)
-        self.walker = Walker(skeleton, self._token_table(), self.encode, settings)
+        self.walker = Walker(Openings.build(self.encode), self.encode, Ranker.load(), settings.max_candidates)
         self._lock = threading.Lock()
         # Everything before the article's user turn is the same for every request, so its KV
         # cache is computed once here and each request continues from it.
@@ -57,16 +57,6 @@ class LocalBackend:
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
-
-    def _token_table(self) -> TokenTable:
-        # Decode each token after a plain letter and drop the letter, so tokenizers that hide a
-        # token's leading space when it is decoded alone (SentencePiece) still show it.
-        anchor = self.encode("a")[-1]
-        special = set(self.tokenizer.all_special_ids)
-        texts = self.tokenizer.batch_decode([[anchor, token] for token in range(len(self.tokenizer))])
-        return TokenTable.from_texts(
-            (token, text[1:]) for token, text in enumerate(texts) if token not in special and text.startswith("a")
-        )
 
     def window_chars(self, text: str) -> int:
         """How many characters of ``text`` the model reads, lead first.
@@ -94,16 +84,7 @@ class LocalBackend:
         once its ``cancel`` is set); the other requests go on.
         """
         started = time.perf_counter()
-        layouts = [Layout.of(article, self.window_chars(article.text), self.prompts) for article in articles]
-        prompt_ids = [self.encode(layout.user + self.suffix_text) for layout in layouts]
-        window_ms = (time.perf_counter() - started) * 1000
-        rows: list[Row[Decisions]] = [
-            Row(walk=self.walker.walk(layout, ids), cancel=cancel) for layout, ids, cancel in zip(layouts, prompt_ids, cancels)
-        ]
-        with self._lock, torch.inference_mode():
-            batch = KVCacheBatch(self.loaded.model, self.loaded.device, self.prefix_cache, len(self.prefix_ids), len(rows))
-            run_rows(rows, batch)
-        opening = len(self.walker.skeleton.open_who)  # the answer's opening is fed with the prompt
+        layouts, prompt_ids, rows, window_ms, candidates_ms = self._run(articles, cancels)
         results: list[Draft | BaseException] = []
         for layout, ids, row in zip(layouts, prompt_ids, rows):
             if not isinstance(row.result, Decisions):
@@ -112,15 +93,40 @@ class LocalBackend:
             decisions = row.result
             timings = {
                 "window": window_ms,
+                "candidates": candidates_ms,
                 "prefill": row.prefill_ms,
-                "decode": (row.finished_at - started) * 1000 - window_ms - row.prefill_ms,
+                "scoring": (row.finished_at - started) * 1000 - window_ms - candidates_ms - row.prefill_ms,
                 "total": (row.finished_at - started) * 1000,
             }
             results.append(Draft(
                 who=decisions.who, what=decisions.what, when=decisions.when, where=decisions.where,
                 source=layout.source, text_offset=layout.text_offset, window_chars=layout.window_chars,
-                truncated=layout.truncated, prompt_tokens=len(self.prefix_ids) + len(ids) + opening,
-                generated_tokens=decisions.generated,
+                truncated=layout.truncated, prompt_tokens=len(self.prefix_ids) + len(ids),
+                scored_tokens=decisions.scored_tokens,
                 timings_ms={name: round(value, 1) for name, value in timings.items()},
             ))
         return results
+
+    def decide(self, article: Article) -> Decisions:
+        """The candidates of ``article``, their model scores and the ranker's choice (for fitting the ranker)."""
+        *_, rows, _, _ = self._run([article], [None])
+        return only([rows[0].result or Cancelled()])  # type: ignore[list-item]
+
+    def _run(
+        self, articles: list[Article], cancels: list[threading.Event | None]
+    ) -> tuple[list[Layout], list[list[int]], list[Row[Decisions]], float, float]:
+        """Lay out, find candidates, and walk every article: one batched forward pass per step."""
+        started = time.perf_counter()
+        layouts = [Layout.of(article, self.window_chars(article.text), self.prompts) for article in articles]
+        prompt_ids = [self.encode(layout.user + self.suffix_text) for layout in layouts]
+        window_ms = (time.perf_counter() - started) * 1000
+        candidates = [find_candidates(layout.source, layout.text_offset, article.text) for layout, article in zip(layouts, articles)]
+        candidates_ms = (time.perf_counter() - started) * 1000 - window_ms
+        rows: list[Row[Decisions]] = [
+            Row(walk=self.walker.walk(layout, ids, found), cancel=cancel)
+            for layout, ids, found, cancel in zip(layouts, prompt_ids, candidates, cancels)
+        ]
+        with self._lock, torch.inference_mode():
+            batch = KVCacheBatch(self.loaded.model, self.loaded.device, self.prefix_cache, len(self.prefix_ids), len(rows))
+            run_rows(rows, batch)
+        return layouts, prompt_ids, rows, window_ms, candidates_ms

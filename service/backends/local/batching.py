@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from service.backends.local.decoder import Feed, Score, Step
+from service.backends.local.steps import Feed, Score, Step
 from service.errors import Cancelled
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class BatchModel(Protocol):
         """Write each active row's ``feeds`` in one forward pass; next-token scores per row."""
         ...
 
-    def score(self, index: int, sequences: list[list[int]]) -> list[float]:
-        """Mean log-probability of each of ``sequences`` after row ``index``'s last feed."""
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Mean log-probability of each value after its context, after row ``index``'s last feed."""
         ...
 
     def keep(self, indexes: list[int]) -> None:
@@ -74,7 +74,7 @@ def run_rows(rows: list[Row[Result]], batch: BatchModel) -> None:
             if row.cancel is not None and row.cancel.is_set() and row.result is None:
                 row.step, row.result = None, Cancelled()
             while isinstance(row.step, Score):
-                row.advance(batch.score(index, row.step.sequences))
+                row.advance(batch.score(index, row.step.pairs))
         keep = [index for index, row in enumerate(active) if row.step is not None]
         now = time.perf_counter()
         for row in active:

@@ -7,7 +7,6 @@ import copy
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-SCORE_BATCH = 8  # candidates scored per batched pass (each row copies the KV cache)
 
 
 class KVCacheBatch:
@@ -54,29 +53,42 @@ class KVCacheBatch:
         self.lengths = [length + len(ids) for length, ids in zip(self.lengths, feeds)]
         return self.logits
 
-    def score(self, index: int, sequences: list[list[int]]) -> list[float]:
-        """Candidates are scored in batches over copies of the row's cache (right-padded: with
-        causal attention, padding after a sequence cannot change the scores of its own tokens).
-        Batches are small because each row copies the whole KV cache."""
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Every pair in one forward pass after row ``index``'s cache: the pairs are laid end to
+        end, and a custom attention mask lets each one see the cache and itself only (position ids
+        restart after the cache for each), so each value scores as if written alone. The pairs are
+        then cut from the cache again."""
         cache = self._row_cache(index)
-        first = torch.log_softmax(self.logits[index], -1)
-        scores: list[float] = []
-        for begin in range(0, len(sequences), SCORE_BATCH):
-            batch = sequences[begin : begin + SCORE_BATCH]
-            width = max(map(len, batch))
-            scratch = copy.deepcopy(cache)
-            scratch.batch_repeat_interleave(len(batch))
-            padded = torch.tensor([sequence + [sequence[-1]] * (width - len(sequence)) for sequence in batch])
-            output = self.model(input_ids=padded.to(self.device), cache=scratch, use_cache=True)
-            rest = torch.log_softmax(output.logits.float(), -1)
-            # Mean log-probability per token: a plain sum would always favour the shortest
-            # candidate (measured on the dev set: what F1 0.28 with sums, 0.51 with means).
-            scores += [
-                (float(first[sequence[0]]) + sum(float(rest[row, step - 1, sequence[step]]) for step in range(1, len(sequence))))
-                / len(sequence)
-                for row, sequence in enumerate(batch)
-            ]
-            del scratch, rest
+        cached = cache.get_seq_length()
+        ids: list[int] = []
+        positions: list[int] = []
+        segments: list[tuple[int, int, int]] = []  # (start, context length, value length)
+        for context, value in pairs:
+            segments.append((len(ids), len(context), len(value)))
+            ids += context + value
+            positions += range(self.lengths[index], self.lengths[index] + len(context) + len(value))
+        total = len(ids)
+        allowed = torch.zeros(total, cached + total, dtype=torch.bool)
+        allowed[:, :cached] = True
+        for start, context, value in segments:
+            length = context + value
+            allowed[start : start + length, cached + start : cached + start + length] = torch.ones(length, length, dtype=torch.bool).tril()
+        # Only the positions that predict a value's tokens go through the LM head.
+        predicting = [start + context - 1 + step for start, context, value in segments for step in range(value)]
+        output = self.model(
+            input_ids=torch.tensor([ids], device=self.device), attention_mask=allowed[None, None].to(self.device),
+            position_ids=torch.tensor([positions], device=self.device), cache=cache, use_cache=True,
+            logits_to_keep=torch.tensor(predicting, device=self.device),
+        )
+        cache.crop(-total)
+        log_probabilities = torch.log_softmax(output.logits[0].float(), -1).cpu()
+        targets = torch.tensor([ids[position + 1] for position in predicting])
+        token_scores = log_probabilities[torch.arange(len(predicting)), targets].tolist()
+        # Mean log-probability per token: a plain sum would always favour the shortest candidate.
+        scores, at = [], 0
+        for _, _, value in segments:
+            scores.append(sum(token_scores[at : at + value]) / value)
+            at += value
         return scores
 
     def _row_cache(self, index: int) -> DynamicCache:

@@ -1,0 +1,44 @@
+"""Fitting the ranker on labelled examples (no model: candidates and scores are made up here)."""
+
+from __future__ import annotations
+
+import random
+
+from service.candidates import FIELDS, Candidate
+from service.ranking import Ranker
+from service.tools.fit_ranker import Example, fit, folds_of
+
+
+def synthetic_examples(count: int, seed: int = 1) -> list[Example]:
+    """Articles whose right candidate in every field is the one with ``signal`` 1 (at a random place)."""
+    generator = random.Random(seed)
+    examples = []
+    for number in range(count):
+        candidates, gold = {}, {}
+        for field in FIELDS:
+            right = generator.randrange(4)
+            candidates[field] = [
+                Candidate(f"{field} answer {number}" if index == right else f"{field} noise {number} {index}", index,
+                          {"signal": float(index == right), "position": float(index)})
+                for index in range(4)
+            ]
+            gold[field] = [f"{field} answer {number}"]
+        examples.append(Example("a" if number % 2 else "b", gold, candidates, {field: [0.0] * 4 for field in FIELDS}))
+    return examples
+
+
+def test_a_signal_that_marks_the_answer_is_learned_and_cross_validated():
+    fitted = fit(synthetic_examples(40), folds=4)
+    assert fitted["cross_validation"]["f1"]["mean"] == {"a": 1.0, "b": 1.0}
+    ranker = Ranker.load_fitted(fitted)
+    example = synthetic_examples(1, seed=7)[0]
+    for field in FIELDS:
+        chosen = ranker.choose(field, example.candidates[field], example.scores[field])
+        assert [item.candidate.text for item in chosen] == example.gold[field]
+
+
+def test_folds_deal_each_file_out_evenly():
+    examples = synthetic_examples(20)
+    folds = folds_of(examples, 5)
+    assert sorted(index for fold in folds for index in fold) == list(range(20))
+    assert all(sum(examples[index].source == "a" for index in fold) == 2 for fold in folds)
