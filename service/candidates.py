@@ -185,8 +185,11 @@ def _in_text(context: _Context, text: str) -> int:
     return match.start() if match else -1
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _clean(text: str) -> str:
-    text = text.split("\n")[0].strip(" '’\"()“”,.:;")
+    text = CONTROL.split(text)[0].strip(" '’\"()“”,.:;")
     return re.sub(r"['’]s$", "", text).strip()
 
 
@@ -265,6 +268,16 @@ def _entity_mentions(context: _Context, kind: str):
             yield doc.char_span(match.start(1), match.start(1) + len(match.group(1).rstrip()), alignment_mode="expand"), "DATELINE", False
 
 
+def _of_main_verb(span: SpacySpan) -> float:
+    """1 when the mention is an argument of its sentence's main verb: its subject or object, or
+    the object of a preposition on that verb ("will visit China", "met in Geneva")."""
+    token = span.root
+    head = token.head
+    if token.dep_ in ("nsubj", "nsubjpass", "dobj", "attr", "agent") and head.dep_ == "ROOT":
+        return 1.0
+    return float(token.dep_ == "pobj" and head.dep_ in ("prep", "agent") and head.head.dep_ == "ROOT")
+
+
 def _entities(context: _Context, kind: str) -> list[Candidate]:
     labels = (*WHO_LABELS, "NP") if kind == "who" else (*WHERE_LABELS, "ORG", "DATELINE")
     found: dict[str, Candidate] = {}
@@ -281,6 +294,7 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
             features = found[key].features
             features["log_spans"] = math.log(math.exp(features["log_spans"]) + 1)
             features["subject"] = max(features["subject"], subject)
+            features["of_main_verb"] = max(features["of_main_verb"], _of_main_verb(span))
             continue
         position = _in_text(context, text)
         if position < 0:
@@ -291,6 +305,7 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
         features |= {
             "variant": float(variant),
             "subject": subject,
+            "of_main_verb": _of_main_verb(span),
             "possessive": float(span.end < len(doc) and doc[span.end].text in ("'s", "’s")),
             "log_tokens": math.log1p(len(span)),
             "after_locative": float(span.start > 0 and doc[span.start - 1].lower_ in LOCATIVE),
@@ -365,7 +380,7 @@ def _event_phrases(context: _Context) -> list[Candidate]:
     found: dict[str, Candidate] = {}
 
     def add(text: str, position: int, features: dict[str, float]) -> None:
-        text = text.strip().rstrip(".,:;-—")
+        text = CONTROL.split(text)[0].strip().rstrip(".,:;-—")  # a line break or NUL ends a phrase
         if text and text.lower() not in found:
             found[text.lower()] = Candidate(text, position, features)
 

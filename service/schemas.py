@@ -99,18 +99,13 @@ class Summary(BaseModel):
 SUMMARY_EXAMPLE = {
     "who": [
         {
-            "text": "Royal Dutch Shell",
-            "start": 42,
-            "end": 59
-        },
-        {
-            "text": "Larisa Alwin",
-            "start": 190,
+            "text": "Judge Larisa Alwin",
+            "start": 184,
             "end": 202
         }
     ],
     "what": {
-        "text": "Dutch court orders Shell to cut emissions",
+        "text": "court orders Shell to cut emissions",
         "start": None,
         "end": None
     },
@@ -130,14 +125,16 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.0,
-        "prefill": 139.4,
-        "decode": 1565.8,
-        "total": 1706.6
+        "window": 0.6,
+        "candidates": 19.3,
+        "prefill": 1085.3,
+        "scoring": 1536.2,
+        "total": 2641.5
     },
     "usage": {
-        "prompt_tokens": 415,
-        "generated_tokens": 23
+        "prompt_tokens": 412,
+        "generated_tokens": 0,
+        "scored_tokens": 129
     },
     "warnings": []
 }

@@ -104,3 +104,16 @@ def test_every_candidate_is_the_source_text_at_its_position() -> None:
     for items in find_candidates(source, len(AFP_TITLE) + 2, AFP_TEXT).values():
         for candidate in items:
             assert source[candidate.position : candidate.position + len(candidate.text)] == candidate.text
+
+
+def test_control_characters_end_a_candidate() -> None:
+    text = "Rain\u0000 fell in Oslo\u0000 on Monday, the Norwegian Meteorological Institute said."
+    for items in candidates_of(text).values():
+        assert all("\u0000" not in phrase for phrase in items)
+
+
+def test_a_place_the_main_verb_acts_on_is_marked() -> None:
+    text = "The minister will visit China on Saturday, after an invitation from Beijing's top diplomat."
+    found = find_candidates(text, 0, text)["where"]
+    marked = {candidate.text: candidate.features["of_main_verb"] for candidate in found}
+    assert marked["China"] == 1.0 and marked["Beijing"] == 0.0

@@ -117,7 +117,7 @@ def test_answers_are_grounded_at_the_articles_offsets():
     for item in [*summary.who, *summary.where, summary.when, summary.what]:
         assert item is not None and EXAMPLE_TEXT[item.start : item.end] == item.text
     assert summary.when is not None and str(summary.when.date) == "2021-05-26"
-    assert summary.usage == {"prompt_tokens": 400, "generated_tokens": 30}
+    assert summary.usage == {"prompt_tokens": 400, "generated_tokens": 30, "scored_tokens": 0}
 
 
 def test_a_value_not_in_the_article_is_dropped_and_reported():

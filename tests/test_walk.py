@@ -89,3 +89,10 @@ def test_a_value_with_quotes_is_scored_as_json_writes_it():
     quoted["what"] = [Candidate('court "orders" Shell', 0)]
     _, _, steps = walk_towards(WANTED, quoted)
     assert TOKENIZER.decode(steps[1].pairs[0][1]) == json.dumps('court "orders" Shell')[1:-1] + '"'
+
+
+def test_a_candidate_too_long_to_be_an_answer_is_not_scored():
+    long_what = found({"what": [EXAMPLE_TITLE]})
+    long_what["what"].append(Candidate(" ".join(["word"] * 60), 0))
+    _, _, steps = walk_towards(WANTED, long_what)
+    assert len(steps[1].pairs) == 1

@@ -183,7 +183,7 @@ class SummaryController(Controller):
         if settings.log_articles:
             log.info("article", extra={"request_id": request_id(request.scope), "text": summary_request.text})
         summary = await runtime.scheduler().summarize(summary_request, disconnected=lambda: client_disconnect(request))
-        metrics.observe_usage(summary.usage.get("prompt_tokens", 0), summary.usage.get("generated_tokens", 0))
+        metrics.observe_usage(summary.usage)
         return summary
 
 

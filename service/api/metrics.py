@@ -31,7 +31,8 @@ class Metrics:
         )
         self.queue_depth = Gauge("summarizer_queue_depth", "Requests waiting for or using the model.", registry=r)
         self.prompt_tokens = Counter("summarizer_model_prompt_tokens", "Tokens the model read.", registry=r)
-        self.generated_tokens = Counter("summarizer_model_generated_tokens", "Decisions the model made (values, choices).", registry=r)
+        self.generated_tokens = Counter("summarizer_model_generated_tokens", "Tokens the model wrote (backend 'openai').", registry=r)
+        self.scored_tokens = Counter("summarizer_model_scored_tokens", "Candidate tokens the model scored (local backend).", registry=r)
         self.load_seconds = Gauge("summarizer_model_load_seconds", "Seconds the model took to load.", registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float | None) -> None:
@@ -39,9 +40,10 @@ class Metrics:
         if seconds is not None:
             self.latency.labels(method, route).observe(seconds)
 
-    def observe_usage(self, prompt_tokens: int, generated_tokens: int) -> None:
-        self.prompt_tokens.inc(prompt_tokens)
-        self.generated_tokens.inc(generated_tokens)
+    def observe_usage(self, usage: dict[str, int]) -> None:
+        self.prompt_tokens.inc(usage.get("prompt_tokens", 0))
+        self.generated_tokens.inc(usage.get("generated_tokens", 0))
+        self.scored_tokens.inc(usage.get("scored_tokens", 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

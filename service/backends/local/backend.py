@@ -18,7 +18,7 @@ from service.backends.local.batching import Row, run_rows
 from service.backends.local.kv_cache import KVCacheBatch
 from service.backends.local.loader import LoadedModel
 from service.backends.local.walk import Decisions, Openings, Walker
-from service.candidates import find_candidates
+from service.candidates import find_candidates, parse
 from service.errors import Cancelled
 from service.prompts import Prompts
 from service.ranking import Ranker
@@ -36,6 +36,7 @@ class LocalBackend:
         self.settings = settings
         self.tokenizer = loaded.tokenizer
         self.walker = Walker(Openings.build(self.encode), self.encode, Ranker.load(), settings.max_candidates)
+        parse("Loaded in London on Monday.")  # the NER model loads with the backend, not on the first request
         self._lock = threading.Lock()
         # Everything before the article's user turn is the same for every request, so its KV
         # cache is computed once here and each request continues from it.

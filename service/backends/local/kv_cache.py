@@ -7,6 +7,8 @@ import copy
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
+COPIES_PER_PASS = 8  # candidates scored per pass on sliding-window models (each copies the KV cache)
+
 
 
 class KVCacheBatch:
@@ -26,6 +28,8 @@ class KVCacheBatch:
         self.mask = torch.ones(rows, prefix_length, dtype=torch.long)
         self.lengths = [prefix_length] * rows  # real tokens in each row's cache (positions), pads excluded
         self.logits: list[torch.Tensor] = [torch.empty(0)] * rows  # next-token scores after each row's last feed
+        layer_types = getattr(model.config, "layer_types", None) or []
+        self.sliding_window = "sliding_attention" in layer_types or bool(getattr(model.config, "sliding_window", None))
 
     def keep(self, indexes: list[int]) -> None:
         self.cache.batch_select_indices(torch.tensor(indexes))
@@ -59,6 +63,8 @@ class KVCacheBatch:
         restart after the cache for each), so each value scores as if written alone. The pairs are
         then cut from the cache again."""
         cache = self._row_cache(index)
+        if self.sliding_window:
+            return self._score_in_copies(index, cache, pairs)
         cached = cache.get_seq_length()
         ids: list[int] = []
         positions: list[int] = []
@@ -89,6 +95,26 @@ class KVCacheBatch:
         for _, _, value in segments:
             scores.append(sum(token_scores[at : at + value]) / value)
             at += value
+        return scores
+
+    def _score_in_copies(self, index: int, cache: DynamicCache, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """For models with sliding-window layers (Gemma 3), whose caches keep only a window and
+        take no custom mask: pairs are scored in small batches over copies of the row's cache
+        (right-padded: with causal attention, padding after a sequence cannot change its scores)."""
+        scores: list[float] = []
+        for begin in range(0, len(pairs), COPIES_PER_PASS):
+            batch = [context + value for context, value in pairs[begin : begin + COPIES_PER_PASS]]
+            width = max(map(len, batch))
+            scratch = copy.deepcopy(cache)
+            scratch.batch_repeat_interleave(len(batch))
+            padded = torch.tensor([sequence + [sequence[-1]] * (width - len(sequence)) for sequence in batch])
+            positions = self.lengths[index] + torch.arange(width).unsqueeze(0).expand(len(batch), width)
+            output = self.model(input_ids=padded.to(self.device), position_ids=positions.to(self.device), cache=scratch, use_cache=True)
+            log_probabilities = torch.log_softmax(output.logits.float(), -1).cpu()
+            for row, (context, value) in enumerate(pairs[begin : begin + COPIES_PER_PASS]):
+                steps = range(len(context) - 1, len(context) + len(value) - 1)
+                scores.append(sum(float(log_probabilities[row, step, batch[row][step + 1]]) for step in steps) / len(value))
+            del scratch, log_probabilities
         return scores
 
     def _row_cache(self, index: int) -> DynamicCache:

@@ -20,6 +20,10 @@ from service.ranking import Ranker
 
 Encode = Callable[[str], list[int]]  # text to token ids, without special tokens
 LIST_FIELDS = ("who", "where")
+# Longer candidates are not offered: no answer is that long (a first sentence of ~35 words fits),
+# and the packed scoring pass grows with the square of its length (a 1000-character headline of
+# digits would make each of its endings hundreds of tokens).
+MAX_VALUE_TOKENS = 48
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,15 @@ class Walker:
         """Read the article (``prompt_ids``: its prompt after the shared prefix), score its candidates, choose."""
         del layout  # positions come with the candidates
         yield Feed(prompt_ids)
-        offered = {field: candidates[field][: self.max_candidates] for field in FIELDS}
-        pairs = [
-            (self.openings.opening[field], self.encode(json.dumps(candidate.text)[1:-1]) + self.openings.closing)
-            for field in FIELDS
-            for candidate in offered[field]
-        ]
+        offered: Candidates = {}
+        pairs: list[tuple[list[int], list[int]]] = []
+        for field in FIELDS:
+            offered[field] = []
+            for candidate in candidates[field]:
+                value = self.encode(json.dumps(candidate.text)[1:-1]) + self.openings.closing
+                if len(value) <= MAX_VALUE_TOKENS and len(offered[field]) < self.max_candidates:
+                    offered[field].append(candidate)
+                    pairs.append((self.openings.opening[field], value))
         scores: list[float] = (yield Score(pairs)) if pairs else []
         by_field: dict[str, list[float]] = {}
         start = 0
