@@ -122,7 +122,7 @@ def ner_model() -> Language:
     """spaCy's small English pipeline, loaded once (installed as a package; nothing downloads)."""
     import spacy
 
-    return spacy.load(NER_MODEL, disable=["lemmatizer"])
+    return spacy.load(NER_MODEL)
 
 
 def parse(source: str) -> Doc:
@@ -268,14 +268,31 @@ def _entity_mentions(context: _Context, kind: str):
             yield doc.char_span(match.start(1), match.start(1) + len(match.group(1).rstrip()), alignment_mode="expand"), "DATELINE", False
 
 
+REPORTING_VERBS = frozenset("say tell announce report add confirm state claim warn reveal".split())
+
+
+def _is_event_verb(token) -> bool:
+    """The sentence's main verb, or what its reporting verb reports ("X will visit Y, officials said")."""
+    if token.dep_ == "ROOT":
+        return True
+    return token.dep_ == "ccomp" and token.head.dep_ == "ROOT" and token.head.lemma_ in REPORTING_VERBS
+
+
+def _after_locative(span: SpacySpan) -> float:
+    """1 when the mention is the object of "in", "at", "near", ... ("in Pyongyang"), not a word
+    inside that object ("from Beijing's top diplomat": the preposition governs the diplomat)."""
+    doc = span.doc
+    return float(span.start > 0 and doc[span.start - 1].lower_ in LOCATIVE and span.root.head.i == span.start - 1)
+
+
 def _of_main_verb(span: SpacySpan) -> float:
-    """1 when the mention is an argument of its sentence's main verb: its subject or object, or
+    """1 when the mention is an argument of its sentence's event verb: its subject or object, or
     the object of a preposition on that verb ("will visit China", "met in Geneva")."""
     token = span.root
     head = token.head
-    if token.dep_ in ("nsubj", "nsubjpass", "dobj", "attr", "agent") and head.dep_ == "ROOT":
+    if token.dep_ in ("nsubj", "nsubjpass", "dobj", "attr", "agent") and _is_event_verb(head):
         return 1.0
-    return float(token.dep_ == "pobj" and head.dep_ in ("prep", "agent") and head.head.dep_ == "ROOT")
+    return float(token.dep_ == "pobj" and head.dep_ in ("prep", "agent") and _is_event_verb(head.head))
 
 
 def _entities(context: _Context, kind: str) -> list[Candidate]:
@@ -308,7 +325,7 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
             "of_main_verb": _of_main_verb(span),
             "possessive": float(span.end < len(doc) and doc[span.end].text in ("'s", "’s")),
             "log_tokens": math.log1p(len(span)),
-            "after_locative": float(span.start > 0 and doc[span.start - 1].lower_ in LOCATIVE),
+            "after_locative": _after_locative(span),
             "gazetteer": float(text in places),
             "log_mentions": math.log1p(_mentions(context.article_text, text, label == "PERSON") + context.title.count(text)),
             "log_spans": 0.0,

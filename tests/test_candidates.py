@@ -117,3 +117,17 @@ def test_a_place_the_main_verb_acts_on_is_marked() -> None:
     found = find_candidates(text, 0, text)["where"]
     marked = {candidate.text: candidate.features["of_main_verb"] for candidate in found}
     assert marked["China"] == 1.0 and marked["Beijing"] == 0.0
+
+
+def test_the_event_a_reporting_verb_reports_is_the_main_verb() -> None:
+    text = "The minister will visit China on Saturday, the foreign ministry in Pyongyang said."
+    found = find_candidates(text, 0, text)["where"]
+    marked = {candidate.text: candidate.features["of_main_verb"] for candidate in found}
+    assert marked["China"] == 1.0 and marked["Pyongyang"] == 0.0
+
+
+def test_a_place_is_after_a_locative_only_when_the_preposition_governs_it() -> None:
+    text = "The foreign ministry in Pyongyang thanked an envoy from Beijing's top diplomat."
+    found = find_candidates(text, 0, text)["where"]
+    marked = {candidate.text: candidate.features["after_locative"] for candidate in found}
+    assert marked["Pyongyang"] == 1.0 and marked["Beijing"] == 0.0
