@@ -51,12 +51,14 @@ class Admission:
 
     The service time per request is an exponentially weighted moving average over finished
     batches of (batch seconds / batch size / batches run in parallel), starting at
-    ``per_request_s`` until the first batch is measured. A request is admitted when
-    ``expected_wait + per_request_s <= deadline_s``, i.e. it is expected to be answered in time.
+    ``per_request_s`` until the first batch is measured; ``batch_s`` averages the batches' own
+    seconds the same way. A request is admitted when ``expected_wait + batch_s <= deadline_s``:
+    it is expected to be answered in time (once its turn comes, it takes a whole model batch).
     """
 
     deadline_s: float
     per_request_s: float = 1.0  # the prior: about one article per second on two CPU cores
+    batch_s: float = 1.0
     weight: float = 0.3  # of the newest batch in the average
     parallel: int = 1
 
@@ -64,6 +66,7 @@ class Admission:
         if size > 0:
             sample = batch_seconds / size / self.parallel
             self.per_request_s += self.weight * (sample - self.per_request_s)
+            self.batch_s += self.weight * (batch_seconds - self.batch_s)
 
     def expected_wait(self, depth: int) -> float:
         return depth * self.per_request_s
@@ -73,7 +76,7 @@ class Admission:
         return max(1, math.ceil(self.expected_wait(depth)))
 
     def fits(self, depth: int) -> bool:
-        return self.expected_wait(depth) + self.per_request_s <= self.deadline_s
+        return self.expected_wait(depth) + self.batch_s <= self.deadline_s
 
 
 @dataclass
@@ -112,8 +115,9 @@ class Scheduler:
         self.max_batch = max_batch
         self.gather_s = gather_s
         self.parallel = parallel
-        # Two model batches' worth: one running, the next one waiting, so the engine stays at full width.
-        self.batch_places = batch_places or max(1, min(2 * max_batch * parallel, max_queue // 2))
+        # One model batch's worth: the engine reads batch articles at full width, and an admitted
+        # article waits for at most the batch running before its own.
+        self.batch_places = batch_places or max(1, min(max_batch * parallel, max_queue // 2))
         self.admission = Admission(deadline_s, parallel=parallel)
         self.clock = clock
         self.pending = 0
@@ -143,7 +147,8 @@ class Scheduler:
             wait = self.admission.expected_wait(self.pending)
             raise QueueFull(
                 f"the model is busy: the expected wait of {wait:.1f} s ({self.pending} requests ahead, "
-                f"{self.admission.per_request_s:.2f} s each) leaves no time within the {self.deadline_s:g} s deadline; "
+                f"{self.admission.per_request_s:.2f} s each) and a model batch of {self.admission.batch_s:.1f} s "
+                f"do not fit the {self.deadline_s:g} s deadline; "
                 "retry later",
                 self.admission.retry_after_s(self.pending),
             )

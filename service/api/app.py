@@ -7,8 +7,8 @@ import logging
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post
@@ -35,6 +35,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.response import Stream
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
+
 from service import __version__
 from service.api.batch import BATCH_TYPES, NDJSON, BatchOperation, Parsed, line, parse_batch, problem_line, validated
 from service.api.bodies import read_body
@@ -92,7 +93,8 @@ async def read_summary_request(request: Request, settings: Settings) -> SummaryR
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             f"send application/json or text/plain, not {media_type or 'a body without a content type'}",
         )
-    body = await read_body(request, single_body_limit(settings), f"room for SUMMARIZER_MAX_TEXT_CHARS = {settings.max_text_chars} characters of text")
+    limit_note = f"room for SUMMARIZER_MAX_TEXT_CHARS = {settings.max_text_chars} characters of text"
+    body = await read_body(request, single_body_limit(settings), limit_note)
     try:
         if media_type in TEXT_TYPES:
             payload: Any = {"text": body.decode("utf-8")}
@@ -181,7 +183,6 @@ class SummaryController(Controller):
         metrics.observe_usage(summary.usage.get("prompt_tokens", 0), summary.usage.get("generated_tokens", 0))
         return summary
 
-
     @post(
         "/summaries:batch",
         operation_class=BatchOperation,
@@ -214,9 +215,9 @@ class SummaryController(Controller):
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 f"send application/json (an array) or {NDJSON}, not {media_type or 'a body without a content type'}",
             )
-        scheduler = runtime.scheduler()  # 503 while loading, before the body is read
         body = await read_body(request, settings.max_batch_bytes, "SUMMARIZER_MAX_BATCH_BYTES")
         items = parse_batch(body, settings)
+        scheduler = runtime.scheduler()  # 503 while loading
         valid = [item for item in items if item.request is not None]
         if valid:
             scheduler.admit()  # a batch that could not start in time is refused whole (503, Retry-After)

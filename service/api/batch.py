@@ -10,21 +10,17 @@ for that article alone: an invalid article never fails the others.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
 from litestar.plugins.problem_details import ProblemDetailsException
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from service.api.problems import problem, problem_dict
 from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, SummaryRequest
 from service.settings import Settings
-
-log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 BATCH_TYPES = ("application/json", NDJSON, "application/jsonl", "application/ndjson", "application/x-jsonlines")
@@ -48,8 +44,6 @@ class Parsed:
 
 def validated(payload: Any, settings: Settings, model: type[SummaryRequest] = SummaryRequest) -> SummaryRequest:
     """``payload`` as a ``model``; 413 for a text over the limit, 422 for anything else wrong."""
-    from pydantic import ValidationError
-
     if isinstance(payload, dict) and isinstance(payload.get("text"), str) and len(payload["text"]) > settings.max_text_chars:
         raise problem(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -120,13 +114,6 @@ def line(index: int, item_id: str | int | None, status: int, **content: Any) -> 
 
 def problem_line(item: Parsed, exc: ProblemDetailsException) -> bytes:
     return line(item.index, item.id, exc.status_code, problem=problem_dict(exc))
-
-
-async def then(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    for chunk in first:
-        yield chunk
-    async for chunk in rest:
-        yield chunk
 
 
 # OpenAPI: Litestar documents only bodies it parses itself, so the batch's body and its NDJSON answer are written here.
