@@ -53,7 +53,8 @@ class Admission:
     batches of (batch seconds / batch size / batches run in parallel), starting at
     ``per_request_s`` until the first batch is measured; ``batch_s`` averages the batches' own
     seconds the same way. A request is admitted when ``expected_wait + batch_s <= deadline_s``:
-    it is expected to be answered in time (once its turn comes, it takes a whole model batch).
+    it is expected to be answered in time (once its turn comes, it takes a whole model batch),
+    or when nothing waits or runs.
     """
 
     deadline_s: float
@@ -76,7 +77,8 @@ class Admission:
         return max(1, math.ceil(self.expected_wait(depth)))
 
     def fits(self, depth: int) -> bool:
-        return self.expected_wait(depth) + self.batch_s <= self.deadline_s
+        # An idle model always takes the request (and so keeps measuring, even with a short deadline).
+        return depth == 0 or self.expected_wait(depth) + self.batch_s <= self.deadline_s
 
 
 @dataclass

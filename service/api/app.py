@@ -199,11 +199,11 @@ class SummaryController(Controller):
             "Closing the connection stops the articles not yet done."
         ),
         responses={
-            400: problem_response("Not UTF-8, or a malformed JSON array."),
+            400: problem_response("Not UTF-8, or malformed JSON (application/json)."),
             401: problem_response("API keys are configured and the request carries no valid one."),
             413: problem_response("Over SUMMARIZER_MAX_BATCH_ITEMS articles or SUMMARIZER_MAX_BATCH_BYTES bytes."),
             415: problem_response("The body is not application/json or application/x-ndjson."),
-            422: problem_response("The body holds no articles."),
+            422: problem_response("The body holds no articles, or application/json that is not an array."),
             429: problem_response("Over the rate limit (see the RateLimit-* and Retry-After headers)."),
             503: problem_response("The model is loading, or the expected wait is past the deadline (see Retry-After)."),
         },
@@ -216,7 +216,7 @@ class SummaryController(Controller):
                 f"send application/json (an array) or {NDJSON}, not {media_type or 'a body without a content type'}",
             )
         body = await read_body(request, settings.max_batch_bytes, "SUMMARIZER_MAX_BATCH_BYTES")
-        items = parse_batch(body, settings)
+        items = parse_batch(body, media_type, settings)
         scheduler = runtime.scheduler()  # 503 while loading
         valid = [item for item in items if item.request is not None]
         if valid:

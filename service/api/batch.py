@@ -60,8 +60,9 @@ def validated(payload: Any, settings: Settings, model: type[SummaryRequest] = Su
         raise problem(HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors) from error
 
 
-def parse_batch(body: bytes, settings: Settings) -> list[Parsed]:
-    """The articles of a batch body: a JSON array, or NDJSON (one article per non-blank line).
+def parse_batch(body: bytes, media_type: str, settings: Settings) -> list[Parsed]:
+    """The articles of a batch body: a JSON array (application/json), or NDJSON (one article per
+    non-blank line).
 
     A body that is not UTF-8, a malformed array or one over ``max_batch_items`` articles fails
     the whole request; a malformed NDJSON line or an invalid article fails only its own line.
@@ -71,11 +72,16 @@ def parse_batch(body: bytes, settings: Settings) -> list[Parsed]:
     except UnicodeDecodeError as error:
         raise problem(HTTPStatus.BAD_REQUEST, f"the body is not valid UTF-8 ({error.reason} at byte {error.start})") from error
     payloads: list[Any] = []  # each a decoded article, or the problem with its line
-    if text.lstrip().startswith("["):
+    if media_type == "application/json":
         try:
             array = json.loads(text)
         except json.JSONDecodeError as error:
             raise problem(HTTPStatus.BAD_REQUEST, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
+        if not isinstance(array, list):
+            raise problem(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"an application/json batch is a JSON array of articles (send NDJSON as {NDJSON})",
+            )
         payloads = list(array)
     else:
         for number, line in enumerate(text.splitlines(), start=1):
@@ -130,6 +136,12 @@ LINE_EXAMPLES = [
 ]
 
 
+ITEM_DESCRIPTION = (
+    "An article: a SummaryRequest (text, title?, published_at?) with an optional id (string or integer), "
+    "as in the example. An article that is not valid gets a problem line of its own; the others are summarised."
+)
+
+
 def item_schema() -> dict[str, Any]:
     schema = SummaryRequest.model_json_schema()
     schema = {**schema, "title": "BatchItem", "properties": {
@@ -161,15 +173,19 @@ class BatchOperation(Operation):
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True,
-            description="Up to SUMMARIZER_MAX_BATCH_ITEMS articles: a JSON array, or NDJSON (one article per line).",
+            # NDJSON has no JSON Schema, so only the array is described here; the same articles, one JSON object
+            # per line, may be sent as application/x-ndjson (see the description and the README).
+            description=(
+                "Up to SUMMARIZER_MAX_BATCH_ITEMS articles: a JSON array, or the same articles as NDJSON "
+                "(content-type application/x-ndjson, one JSON object per line), e.g.\n\n"
+                + "".join(json.dumps(item) + "\n" for item in ITEM_EXAMPLES)
+            ),
             content={
                 "application/json": OpenAPIMediaType(
-                    schema={"type": "array", "items": item_schema()},  # type: ignore[arg-type]
+                    # Items are not constrained here: each is validated on its own (the BatchItem
+                    # schema below), and an invalid one gets its own problem line, not a 4xx.
+                    schema={"type": "array", "minItems": 1, "items": {"description": ITEM_DESCRIPTION, "x-item-schema": item_schema()}},  # type: ignore[arg-type]
                     examples={"articles": Example(summary="Two articles, one of them blank", value=ITEM_EXAMPLES)},
-                ),
-                NDJSON: OpenAPIMediaType(
-                    schema=Schema(type="string", description="One BatchItem as JSON per line."),  # type: ignore[arg-type]
-                    examples={"articles": Example(value="".join(json.dumps(item) + "\n" for item in ITEM_EXAMPLES))},
                 ),
             },
         )
