@@ -16,7 +16,11 @@ class ModelNotReady(Exception):
 
 
 class QueueFull(Exception):
-    """Too many requests are waiting for the model."""
+    """Too many requests are waiting for the model, or the wait for it would pass the deadline."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # when a retry is expected to be admitted
 
 
 class DeadlineExceeded(Exception):

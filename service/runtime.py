@@ -41,6 +41,11 @@ class Runtime:
         """Requests waiting for or using the model."""
         return self._scheduler.depth if self._scheduler else 0
 
+    @property
+    def expected_wait_s(self) -> float:
+        """How long a request admitted now is expected to wait for the model (0 before it is ready)."""
+        return self._scheduler.expected_wait_s if self._scheduler else 0.0
+
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """The app's lifespan: start loading at startup; stop the model thread at shutdown (a

@@ -66,7 +66,17 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         10.0, ge=0, description="How long a batch waits, once the model is free, for requests arriving together."
     )
-    max_queue: int = Field(16, ge=1, description="Requests that may wait for or use the model; more get 503.")
+    max_queue: int = Field(
+        128, ge=1,
+        description=(
+            "Most requests that may wait for or use the model (a memory bound); within it, a request is admitted "
+            "when its expected wait fits its deadline, else 503."
+        ),
+    )
+    max_batch_items: int = Field(256, ge=1, description="Most articles in one POST /v1/summaries:batch request (413 beyond).")
+    max_batch_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest body of one POST /v1/summaries:batch request, in bytes (413 beyond)."
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="Deadline of one summary request; past it, 504.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,29 @@ def test_errors_are_shown_in_words(server: str, page: Page):
     page.click("#summarize")
     page.wait_for_selector("#error:not([hidden])", timeout=30_000)
     assert "empty or only whitespace" in page.text_content("#error")
+
+
+def test_an_uploaded_jsonl_file_is_summarised_with_a_progress_bar_and_its_results_downloaded(server: str, page: Page, tmp_path: Path):
+    articles = [
+        {"id": "oslo", "text": "Heavy snow closed roads in Oslo on Monday, the Norwegian Public Roads Administration said."},
+        {"id": "blank", "text": "   "},
+        {"id": "lyon", "text": "Firefighters in Lyon put out a blaze at a bakery on Tuesday.", "published_at": "2024-03-06"},
+    ]
+    source = tmp_path / "articles.jsonl"
+    source.write_text("".join(json.dumps(article) + "\n" for article in articles))
+    page.goto(f"{server}/")
+    page.set_input_files("#jsonl", str(source))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-download:not([hidden])", timeout=120_000)
+    assert page.eval_on_selector("#upload-progress", "p => [p.value, p.max]") == [3, 3]
+    assert "3 of 3" in page.text_content("#upload-status") and "1 with a problem" in page.text_content("#upload-status")
+    with page.expect_download() as download:
+        page.click("#upload-download")
+    lines = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert [(line["index"], line["id"], line["status"]) for line in lines] == [(0, "oslo", 200), (1, "blank", 422), (2, "lyon", 200)]
+    for line in (lines[0], lines[2]):
+        for item in line["summary"]["who"] + line["summary"]["where"]:
+            assert articles[line["index"]]["text"][item["start"] : item["end"]] == item["text"]
 
 
 def test_docs_render_with_everything_but_localhost_blocked(server: str, page: Page):

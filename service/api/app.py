@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.response import Stream
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
-from pydantic import ValidationError
 
 from service import __version__
+from service.api.batch import BATCH_TYPES, NDJSON, BatchOperation, Parsed, line, parse_batch, problem_line, validated
+from service.api.bodies import read_body
 from service.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.api.middleware import (
     RequestTiming,
@@ -49,6 +52,7 @@ from service.api.problems import (
     http_exception_to_problem,
     inference_server_problem,
     internal_error,
+    overloaded_problem,
     problem,
     status_problem,
 )
@@ -89,7 +93,8 @@ async def read_summary_request(request: Request, settings: Settings) -> SummaryR
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             f"send application/json or text/plain, not {media_type or 'a body without a content type'}",
         )
-    body = await request.body()
+    limit_note = f"room for SUMMARIZER_MAX_TEXT_CHARS = {settings.max_text_chars} characters of text"
+    body = await read_body(request, single_body_limit(settings), limit_note)
     try:
         if media_type in TEXT_TYPES:
             payload: Any = {"text": body.decode("utf-8")}
@@ -99,20 +104,12 @@ async def read_summary_request(request: Request, settings: Settings) -> SummaryR
         raise problem(HTTPStatus.BAD_REQUEST, f"the body is not valid UTF-8 ({error.reason} at byte {error.start})") from error
     except json.JSONDecodeError as error:
         raise problem(HTTPStatus.BAD_REQUEST, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
-    if isinstance(payload, dict) and isinstance(payload.get("text"), str) and len(payload["text"]) > settings.max_text_chars:
-        raise problem(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"text has {len(payload['text'])} characters; the limit is {settings.max_text_chars}",
-        )
-    try:
-        return SummaryRequest.model_validate(payload)
-    except ValidationError as error:
-        errors = [
-            {"field": ".".join(map(str, item["loc"])) or "body", "message": item["msg"], "type": item["type"]}
-            for item in error.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        detail = "; ".join(f"{item['field']}: {item['message']}" for item in errors)
-        raise problem(HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors) from error
+    return validated(payload, settings)
+
+
+def single_body_limit(settings: Settings) -> int:
+    """Bytes, not characters: room for the text limit in 4-byte UTF-8 plus JSON escapes."""
+    return settings.max_text_chars * 6 + 64 * 1024
 
 
 @dataclass
@@ -147,12 +144,12 @@ def problem_response(description: str) -> ResponseSpec:
 
 
 class SummaryController(Controller):
-    path = "/v1/summaries"
+    path = "/v1"
     tags = ["summaries"]
     guards = [require_api_key]
 
     @post(
-        "/",
+        "/summaries",
         operation_class=SummaryOperation,
         status_code=200,
         summary="Summarise a news article",
@@ -185,6 +182,72 @@ class SummaryController(Controller):
         summary = await runtime.scheduler().summarize(summary_request, disconnected=lambda: client_disconnect(request))
         metrics.observe_usage(summary.usage)
         return summary
+
+    @post(
+        "/summaries:batch",
+        operation_class=BatchOperation,
+        status_code=200,
+        media_type=NDJSON,
+        summary="Summarise many articles in one request, one NDJSON line back per article",
+        description=(
+            "The body is a JSON array of articles, or NDJSON (one per line); each is a SummaryRequest with an "
+            "optional `id`, at most SUMMARIZER_MAX_BATCH_ITEMS of them. The answer is application/x-ndjson: one "
+            "line per article, written as soon as that article is done, with its `index` in the body and its `id`; "
+            "either `status` 200 and the `summary`, or that article's own status and `problem` (an invalid article "
+            "never fails the others). The articles go through the same queue and batching as single requests, "
+            "several at a time and in turn with other batches; single requests are never starved by a batch. "
+            "Closing the connection stops the articles not yet done."
+        ),
+        responses={
+            400: problem_response("Not UTF-8, or malformed JSON (application/json)."),
+            401: problem_response("API keys are configured and the request carries no valid one."),
+            413: problem_response("Over SUMMARIZER_MAX_BATCH_ITEMS articles or SUMMARIZER_MAX_BATCH_BYTES bytes."),
+            415: problem_response("The body is not application/json or application/x-ndjson."),
+            422: problem_response("The body holds no articles, or application/json that is not an array."),
+            429: problem_response("Over the rate limit (see the RateLimit-* and Retry-After headers)."),
+            503: problem_response("The model is loading, or the expected wait is past the deadline (see Retry-After)."),
+        },
+    )
+    async def create_batch(self, request: Request, runtime: Runtime, settings: Settings, metrics: Metrics) -> Stream:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in BATCH_TYPES:
+            raise problem(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send application/json (an array) or {NDJSON}, not {media_type or 'a body without a content type'}",
+            )
+        body = await read_body(request, settings.max_batch_bytes, "SUMMARIZER_MAX_BATCH_BYTES")
+        items = parse_batch(body, media_type, settings)
+        scheduler = runtime.scheduler()  # 503 while loading
+        valid = [item for item in items if item.request is not None]
+        if valid:
+            scheduler.admit()  # a batch that could not start in time is refused whole (503, Retry-After)
+
+        async def lines() -> AsyncIterator[bytes]:
+            for item in items:
+                if item.problem is not None:
+                    metrics.batch_items.labels(str(item.problem.status_code)).inc()
+                    yield problem_line(item, item.problem)
+            work: list[tuple[Parsed, Any]] = [(item, item.request) for item in valid]
+            async for item, result in scheduler.summarize_many(work):
+                if isinstance(result, Exception):
+                    exc = item_problem(request.app.state.problems, result)
+                    metrics.batch_items.labels(str(exc.status_code)).inc()
+                    yield problem_line(item, exc)
+                else:
+                    metrics.batch_items.labels("200").inc()
+                    metrics.observe_usage(result.usage.get("prompt_tokens", 0), result.usage.get("generated_tokens", 0))
+                    yield line(item.index, item.id, 200, summary=result.model_dump(mode="json"))
+
+        return Stream(lines(), media_type=NDJSON)
+
+
+def item_problem(problems: dict[type[Exception], Any], error: Exception) -> ProblemDetailsException:
+    """The problem one article of a batch met, as a single request would have been answered."""
+    for kind, to_problem in problems.items():
+        if isinstance(error, kind):
+            return to_problem(error)
+    log.error("unhandled error in a batch item", exc_info=error)
+    return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an unexpected error occurred")
 
 
 async def client_disconnect(request: Request) -> None:
@@ -246,11 +309,12 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
     runtime = Runtime(settings=settings, summarizer=summarizer)
     metrics = Metrics()
     metrics.queue_depth.set_function(lambda: runtime.depth)
+    metrics.expected_wait.set_function(lambda: runtime.expected_wait_s)
     # Every error the service raises, once: its status, and what a client may do about it.
     problems = {
         HTTPException: http_exception_to_problem,
         ModelNotReady: status_problem(HTTPStatus.SERVICE_UNAVAILABLE, retry_after_s=10),
-        QueueFull: status_problem(HTTPStatus.SERVICE_UNAVAILABLE, retry_after_s=5),
+        QueueFull: overloaded_problem,
         DeadlineExceeded: status_problem(HTTPStatus.GATEWAY_TIMEOUT),
         InferenceServerError: inference_server_problem,
         ClientGone: client_closed_request,
@@ -290,11 +354,11 @@ def create_app(settings: Settings | None = None, summarizer: Summarizer | None =
         before_send=[echo_request_id_and_log, record_metrics],
         logging_config=None,  # the CLI configures logging (JSON lines); Litestar leaves it alone
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
-        state=State({"runtime": runtime, "settings": settings, "metrics": metrics}),
+        state=State({"runtime": runtime, "settings": settings, "metrics": metrics, "problems": problems}),
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=problems))],
         exception_handlers={Exception: internal_error},
-        # Bytes, not characters: room for the text limit in 4-byte UTF-8 plus JSON escapes.
-        request_max_body_size=settings.max_text_chars * 6 + 64 * 1024,
+        # The routes read their bodies themselves, under their own limits (service.api.bodies).
+        request_max_body_size=None,
         openapi_config=OpenAPIConfig(
             title="News summarizer API",
             version=__version__,

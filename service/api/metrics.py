@@ -30,6 +30,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.queue_depth = Gauge("summarizer_queue_depth", "Requests waiting for or using the model.", registry=r)
+        self.expected_wait = Gauge(
+            "summarizer_expected_wait_seconds",
+            "Expected wait of a request admitted now: queue depth times the recent service time per request.",
+            registry=r,
+        )
+        self.batch_items = Counter(
+            "summarizer_batch_items", "Articles answered through POST /v1/summaries:batch, by status.", ["status"], registry=r
+        )
         self.prompt_tokens = Counter("summarizer_model_prompt_tokens", "Tokens the model read.", registry=r)
         self.generated_tokens = Counter("summarizer_model_generated_tokens", "Tokens the model wrote (backend 'openai').", registry=r)
         self.scored_tokens = Counter("summarizer_model_scored_tokens", "Candidate tokens the model scored (local backend).", registry=r)

@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from service.errors import InferenceServerError
+from service.errors import InferenceServerError, QueueFull
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,26 @@ def status_problem(status: HTTPStatus, retry_after_s: int | None = None) -> ToPr
         return problem(status, str(error), headers=headers)
 
     return to_problem
+
+
+def overloaded_problem(error: QueueFull) -> ProblemDetailsException:
+    """503 with Retry-After = the expected wait, rounded up to whole seconds."""
+    return problem(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        str(error),
+        headers={"Retry-After": str(error.retry_after_s)},
+    )
+
+
+def problem_dict(exc: ProblemDetailsException) -> dict[str, Any]:
+    """The problem details object the exception's response would carry (for one line of a batch)."""
+    body: dict[str, Any] = {"status": exc.status_code, "title": exc.title, "detail": exc.detail}
+    if isinstance(exc.extra, dict):
+        body.update(exc.extra)
+    retry_after = (exc.headers or {}).get("Retry-After")
+    if retry_after is not None:
+        body["retry_after_s"] = int(retry_after)
+    return body
 
 
 def inference_server_problem(error: InferenceServerError) -> ProblemDetailsException:

@@ -8,6 +8,7 @@ ratio naive/ours is what the speed target is about; absolute seconds depend on t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import statistics
@@ -80,9 +81,10 @@ def naive(summarizer: Summarizer, requests: list[SummaryRequest], max_new_tokens
     return timing
 
 
-def served(requests: list[SummaryRequest], clients: int) -> tuple[float, Throughput, Throughput]:
+def served(requests: list[SummaryRequest], clients: int) -> tuple[float, Throughput, Throughput, Throughput]:
     """Start `summarizer serve` and measure, through HTTP: cold start (process start to ready,
-    converted weights cached), then throughput with one client and with ``clients`` clients."""
+    converted weights cached), then throughput with one client, with ``clients`` clients, and
+    with all the articles in one request to the batch endpoint."""
     bodies = [request.model_dump(mode="json", exclude_none=True) for request in requests]
     with serve_in_subprocess(env={"SUMMARIZER_MAX_QUEUE": str(4 * clients)}, timeout_s=300) as server:
 
@@ -101,7 +103,22 @@ def served(requests: list[SummaryRequest], clients: int) -> tuple[float, Through
                 await asyncio.gather(*(client() for _ in range(concurrency)))
                 return Throughput(len(bodies) / (time.perf_counter() - begin), max(latencies))
 
-        return server.ready_after_s, asyncio.run(rate(1)), asyncio.run(rate(clients))
+        async def batch() -> Throughput:
+            """One POST /v1/summaries:batch of every article; the slowest is the time to the last line."""
+            begin = time.perf_counter()
+            done = 0
+            async with httpx.AsyncClient(timeout=600) as http:
+                async with http.stream("POST", f"{server.url}/v1/summaries:batch", json=bodies) as response:
+                    response.raise_for_status()
+                    async for line in response.aiter_lines():
+                        if line.strip():
+                            if json.loads(line)["status"] != 200:
+                                raise RuntimeError(f"a batch article failed: {line[:300]}")
+                            done += 1
+            elapsed = time.perf_counter() - begin
+            return Throughput(done / elapsed, elapsed)
+
+        return server.ready_after_s, asyncio.run(rate(1)), asyncio.run(rate(clients)), asyncio.run(batch())
 
 
 @dataclass
@@ -135,12 +152,17 @@ def report(summarizer: Summarizer, requests: list[SummaryRequest], naive_count: 
             f"naive/ours on the same articles: {statistics.median(baseline.seconds) / statistics.median(same):.1f}x (medians)"
         )
     lines.append(f"peak RSS of this process: {peak_rss_mb():.0f} MB")
-    cold, one, many = served(requests, clients)
+    cold, one, many, batch = served(requests, clients)
     lines.append(f"served over HTTP: cold start {cold:.1f} s (process start to ready, converted weights cached)")
     lines.append(
         f"served over HTTP: 1 client {one.articles_per_s:.2f} articles/s (slowest request {one.slowest_s:.1f} s), "
         f"{clients} clients {many.articles_per_s:.2f} articles/s (slowest request {many.slowest_s:.1f} s) "
         f"= {many.articles_per_s / one.articles_per_s:.2f}x"
+    )
+    lines.append(
+        f"served over HTTP: batch endpoint (all {len(requests)} articles in one POST /v1/summaries:batch) "
+        f"{batch.articles_per_s:.2f} articles/s (last line after {batch.slowest_s:.1f} s) "
+        f"= {batch.articles_per_s / one.articles_per_s:.2f}x one request at a time"
     )
     lines.append(f"load average at end {os.getloadavg()[0]:.2f}")
     return lines
