@@ -85,9 +85,9 @@ def enforcing(request: httpx2.Request) -> httpx2.Response:
 @pytest.fixture(autouse=True)
 def fresh_format_memory() -> Iterator[None]:
     """Each test starts as a new process would: no server known to reject json_schema."""
-    openai_backend._json_object_servers.clear()
+    openai_backend._server_formats.clear()
     yield
-    openai_backend._json_object_servers.clear()
+    openai_backend._server_formats.clear()
 
 
 EXAMPLE = Article(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, published=EXAMPLE_PUBLISHED)
@@ -174,7 +174,8 @@ def test_json_object_setting_sends_the_schema_inline():
     assert "enum" in seen[0]["response_format"]["schema"]["properties"]["when"]
 
 
-def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog: pytest.LogCaptureFixture):
+@pytest.mark.parametrize("status", [400, 422, 500])  # llama-cpp-python's server answers 500
+def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog: pytest.LogCaptureFixture, status: int):
     sent: list[str] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -182,7 +183,7 @@ def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog:
         sent.append(body["response_format"]["type"])
         if body["response_format"]["type"] != "json_object":  # as llama-cpp-python's server answers
             detail = [{"type": "literal_error", "loc": ["body", "response_format", "type"], "msg": "Input should be 'text' or 'json_object'"}]
-            return httpx2.Response(422, json={"detail": detail})
+            return httpx2.Response(status, json={"detail": detail})
         return enforcing(request)
 
     backend = backend_with(handler)

@@ -11,7 +11,7 @@ phrases. vLLM, SGLang, llama.cpp's ``llama-server`` and llama-cpp-python all enf
 so every value that comes back is a candidate, with its position: grounded by construction.
 
 The structured-output field is negotiated: ``json_schema`` first; a server that rejects it
-(400/422 naming the field, as llama-cpp-python's does) gets ``json_object`` with the schema
+(an error naming the field: llama-cpp-python's answers 500 with its validation error) gets ``json_object`` with the schema
 from then on, for the whole process, and the switch is logged once.
 
 Imports neither torch nor transformers (a test checks): a replica stays small and starts at once.
@@ -43,12 +43,13 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 LIST_FIELDS = ("who", "where")
+RETRIED = (408, 409, 429)  # with 5xx, what the openai client retries
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
-# What a server's rejection of a response_format names (llama-cpp-python: 422 "Input should be 'text' or 'json_object'").
+# What a server's rejection of a response_format names (llama-cpp-python: 500 "('body', 'response_format', 'type') Input should be 'text' or 'json_object'").
 FORMAT_WORDS = ("response_format", "json_schema")
 
-# Servers (by base URL) that rejected json_schema: this process sends them json_object from then on.
-_json_object_servers: set[str] = set()
+# How each server (by base URL) took the schema so far: json_schema, or json_object after it rejected json_schema.
+_server_formats: dict[str, str] = {}
 _format_lock = threading.Lock()
 
 
@@ -189,11 +190,7 @@ class OpenAIBackend:
             timings_ms={name: round(value, 1) for name, value in timings.items()},
         )
 
-    def response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
-        """How the schema is sent: the setting, else json_schema unless this server rejected it."""
-        kind = self.settings.openai_response_format
-        if kind == "auto":
-            kind = JSON_OBJECT if self.settings.openai_base_url in _json_object_servers else JSON_SCHEMA
+    def response_format(self, kind: str, schema: dict[str, Any]) -> dict[str, Any]:
         if kind == JSON_SCHEMA:
             return {"type": JSON_SCHEMA, "json_schema": {"name": "answer", "schema": schema, "strict": True}}
         return {"type": JSON_OBJECT, "schema": schema}
@@ -201,15 +198,8 @@ class OpenAIBackend:
     def _complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> tuple[Answer, tuple[int, int]]:
         """The server's answer, validated, and its token usage; InferenceServerError if it fails."""
         where = self.settings.openai_base_url
-        response_format = self.response_format(schema)
         try:
-            try:
-                response = self._create(messages, response_format)
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                if not (self.settings.openai_response_format == "auto" and response_format["type"] == JSON_SCHEMA and _names_the_format(error)):
-                    raise
-                self._remember_json_object(error)
-                response = self._create(messages, self.response_format(schema))
+            response = self._negotiated(messages, schema)
         except openai.APIStatusError as error:
             raise InferenceServerError(f"the inference server at {where} answered {error.status_code}: {error.message}") from error
         except openai.APIConnectionError as error:  # includes timeouts
@@ -226,8 +216,37 @@ class OpenAIBackend:
         usage = (response.usage.prompt_tokens, response.usage.completion_tokens) if response.usage else (0, 0)
         return answer, usage
 
-    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> Any:
-        return self.client.chat.completions.create(
+    def _negotiated(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
+        """The completion, sent the way this server takes the schema.
+
+        The setting, if not 'auto'; else what this process learnt about the server; else a first
+        try of json_schema without retries (llama-cpp-python rejects it with a 500 that the client
+        would otherwise retry): a rejection naming the field switches this server to json_object
+        for the process; any other failure is tried again as usual, with retries.
+        """
+        url = str(self.settings.openai_base_url)
+        kind = self.settings.openai_response_format
+        if kind == "auto":
+            kind = _server_formats.get(url, "")
+        if kind:
+            return self._create(messages, self.response_format(kind, schema))
+        try:
+            response = self._create(messages, self.response_format(JSON_SCHEMA, schema), self.client.with_options(max_retries=0))
+        except openai.APIStatusError as error:
+            if not _names_the_format(error):
+                if error.status_code < 500 and error.status_code not in RETRIED:
+                    raise
+                return self._create(messages, self.response_format(JSON_SCHEMA, schema))
+            self._remember_json_object(error)
+            return self._create(messages, self.response_format(JSON_OBJECT, schema))
+        except openai.APIConnectionError:
+            return self._create(messages, self.response_format(JSON_SCHEMA, schema))
+        with _format_lock:
+            _server_formats.setdefault(url, JSON_SCHEMA)
+        return response
+
+    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any], client: openai.OpenAI | None = None) -> Any:
+        return (client or self.client).chat.completions.create(
             model=self.model_name,
             messages=messages,  # type: ignore[arg-type]
             temperature=0,
@@ -238,8 +257,8 @@ class OpenAIBackend:
     def _remember_json_object(self, error: openai.APIStatusError) -> None:
         url = str(self.settings.openai_base_url)
         with _format_lock:
-            first = url not in _json_object_servers
-            _json_object_servers.add(url)
+            first = _server_formats.get(url) != JSON_OBJECT
+            _server_formats[url] = JSON_OBJECT
         if first:
             log.warning(
                 "the inference server at %s rejected response_format json_schema (%s); sending json_object with the "
