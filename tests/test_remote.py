@@ -71,10 +71,12 @@ def first_choices(body: dict) -> dict:
     """What a server enforcing the schema could answer: each field's first allowed value."""
     answer: dict = {}
     for name, rule in schema_of(body)["properties"].items():
-        if rule["type"] == "array":
-            answer[name] = rule["items"]["enum"][:1] if rule["maxItems"] else []
+        if "const" in rule:
+            answer[name] = rule["const"]
+        elif rule["type"] == "array":
+            answer[name] = rule["items"]["enum"][:1]
         else:
-            answer[name] = rule["enum"][0] if "enum" in rule else (None if rule["type"] == "null" else "")
+            answer[name] = rule["enum"][0] if "enum" in rule else None
     return answer
 
 
@@ -160,6 +162,33 @@ def test_a_text_without_time_expressions_allows_only_null_when():
 
     draft = backend_with(handler).read(Article(text="Shell agreed to sell its stake in the Dutch refinery."))
     assert schema_of(seen[0])["properties"]["when"] == {"type": "null"} and draft.when is None
+
+
+def test_quotes_in_a_candidate_become_an_enum_label_that_maps_back_to_the_article():
+    seen: list[dict] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return enforcing(request)
+
+    text = 'Horner hails Verstappen\'s "amazing" drive in Brazil on Sunday.'
+    title = 'Horner hails Verstappen\'s "amazing" drive'
+    summary = Summarizer(backend_with(handler)).summarize(SummaryRequest(text=text, title=title))
+    enums = json.dumps(schema_of(seen[0]))
+    assert '\\"' not in enums and "\\\\" not in enums  # no escaped quote or backslash in any value
+    assert '"amazing"' in summary.what.text  # the article's own characters
+
+
+def test_a_field_without_candidates_is_a_constant():
+    seen: list[dict] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return enforcing(request)
+
+    draft = backend_with(handler).read(Article(text="it rained."))
+    properties = schema_of(seen[0])["properties"]
+    assert properties["where"] == {"const": []} and draft.where == []
 
 
 def test_json_object_setting_sends_the_schema_inline():

@@ -136,23 +136,21 @@ class OpenAIBackend:
         return offered
 
     def schema(self, offered: dict[str, list[tuple[Candidate, float]]]) -> dict[str, Any]:
-        """The answer's JSON schema: every value one of ``offered``'s texts."""
+        """The answer's JSON schema: every value the label of one of ``offered``'s candidates."""
 
         def choice(field: str) -> dict[str, Any]:
-            return {"type": "string", "enum": [candidate.text for candidate, _ in offered[field]]}
+            return {"type": "string", "enum": list(labels(offered[field]))}
 
         properties: dict[str, Any] = {}
         for field in FIELDS:
             if field in LIST_FIELDS:
                 most = min(self.ranker.models[field].max_items, self.settings.max_items, len(offered[field]))
-                properties[field] = (
-                    {"type": "array", "items": choice(field), "minItems": 1, "maxItems": most}
-                    if most else {"type": "array", "maxItems": 0}
-                )
+                # const, not maxItems 0: llama-cpp-python's grammar ignores a list's bounds without items.
+                properties[field] = {"type": "array", "items": choice(field), "minItems": 1, "maxItems": most} if most else {"const": []}
             elif offered[field]:
                 properties[field] = choice(field)
             else:
-                properties[field] = {"type": "null"} if field == "when" else {"type": "string", "maxLength": 0}
+                properties[field] = {"type": "null"} if field == "when" else {"const": ""}
         return {"type": "object", "properties": properties, "required": list(FIELDS), "additionalProperties": False}
 
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
@@ -169,7 +167,7 @@ class OpenAIBackend:
             raise Cancelled
 
         def spans(field: str, values: list[str]) -> list[Span]:
-            by_text = {candidate.text: (candidate, probability) for candidate, probability in offered[field]}
+            by_text = labels(offered[field])
             chosen: list[Span] = []
             for value in values:
                 if value not in by_text:  # a server that ignored the schema
@@ -264,6 +262,23 @@ class OpenAIBackend:
                 "the inference server at %s rejected response_format json_schema (%s); sending json_object with the "
                 "schema from now on", url, error.status_code,
             )
+
+
+def label(text: str) -> str:
+    """A candidate's text as an enum value: no double quotes, backslashes or control characters.
+
+    llama-cpp-python's schema-to-grammar conversion breaks on escaped quotes in an enum (the
+    server then fails the request, or crashes); the answer maps back to the candidate itself.
+    """
+    return "".join("'" if char == '"' else "/" if char == "\\" else " " if char < " " else char for char in text)
+
+
+def labels(offered: list[tuple[Candidate, float]]) -> dict[str, tuple[Candidate, float]]:
+    """Each offered candidate by its label (the first, where two share one)."""
+    found: dict[str, tuple[Candidate, float]] = {}
+    for candidate, probability in offered:
+        found.setdefault(label(candidate.text), (candidate, probability))
+    return found
 
 
 def _names_the_format(error: openai.APIStatusError) -> bool:
