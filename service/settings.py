@@ -91,12 +91,16 @@ class Settings(BaseSettings):
     )
     openai_model: str | None = Field(None, description="Model name the inference server serves (backend 'openai').")
     openai_api_key: SecretStr | None = Field(None, description="Bearer key for the inference server, if it needs one.")
-    openai_response_format: Literal["json_schema", "json_object"] = Field(
-        "json_schema",
+    openai_response_format: Literal["auto", "json_schema", "json_object"] = Field(
+        "auto",
         description=(
-            "How the answer schema is sent: 'json_schema' (vLLM, llama.cpp's llama-server) or "
-            "'json_object' with a schema (llama-cpp-python's server)."
+            "How the answer schema is sent: 'auto' tries 'json_schema' (vLLM, SGLang, llama.cpp's llama-server) and, "
+            "if the server rejects it, uses 'json_object' with the schema (llama-cpp-python's server) from then on; "
+            "'json_schema' or 'json_object' send only that."
         ),
+    )
+    openai_candidates: int = Field(
+        8, ge=1, description="Candidates per field the inference server chooses among: the ranker's most probable from their features (backend 'openai')."
     )
     openai_timeout_s: float = Field(30.0, gt=0, description="Timeout of one call to the inference server.")
     openai_max_retries: int = Field(
@@ -104,7 +108,11 @@ class Settings(BaseSettings):
     )
     openai_concurrency: int = Field(8, ge=1, description="Calls in flight to the inference server from this replica.")
     openai_max_chars: int = Field(
-        6000, ge=100, description="Article characters sent to the inference server, lead first (its context must hold them)."
+        2000, ge=100,
+        description=(
+            "Article characters read, lead first: candidates come from them and they are sent to the inference server "
+            "(about the local backend's window_tokens=320; 2000 scored best of 1000-6000 on the dev sets)."
+        ),
     )
     openai_max_tokens: int = Field(600, ge=16, description="Most tokens the inference server may generate per answer.")
     log_articles: bool = Field(False, description="Log article text (debugging only; off keeps articles out of logs).")

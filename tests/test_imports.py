@@ -74,3 +74,40 @@ def test_the_openai_backend_on_the_command_line_imports_no_model_library():
         """
     )
     assert loaded == {"torch": False, "transformers": False}
+
+
+def test_the_openai_backend_summarises_without_importing_a_model_library():
+    # A scripted server that answers each field with its first allowed value: a whole summary
+    # (candidates found by spaCy, the schema sent, the answer tied to the article) in this process.
+    loaded = loaded_after(
+        """
+        import json, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from service.settings import Settings
+        from service.summarizer import Summarizer
+        from service.schemas import SummaryRequest
+
+        class Engine(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                rules = body["response_format"]["json_schema"]["schema"]["properties"]
+                answer = {name: (rule["items"]["enum"][:1] if rule["type"] == "array" else rule.get("enum", [None])[0]) for name, rule in rules.items()}
+                reply = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": json.dumps(answer)}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        engine = ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+        threading.Thread(target=engine.serve_forever, daemon=True).start()
+        settings = Settings(backend="openai", openai_base_url=f"http://127.0.0.1:{engine.server_port}/v1", openai_model="m")
+        summary = Summarizer.load(settings).summarize(SummaryRequest(text="Rain flooded homes in Oslo on Monday, the city said."))
+        assert [item.text for item in summary.where] == ["Oslo"] and summary.when.text.endswith("Monday"), summary
+        """
+    )
+    assert loaded == {"torch": False, "transformers": False}

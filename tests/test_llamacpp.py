@@ -52,8 +52,8 @@ def remote_client(llama_server: str) -> Iterator[TestClient]:
         backend="openai",
         openai_base_url=llama_server,
         openai_model="smollm2-135m",
-        # llama-cpp-python's server takes the schema as {"type": "json_object", "schema": ...}.
-        openai_response_format="json_object",
+        # No response-format setting: llama-cpp-python's server rejects json_schema (422) and the
+        # backend switches to {"type": "json_object", "schema": ...} on its own.
         openai_timeout_s=120,
         request_timeout_s=300,
     )

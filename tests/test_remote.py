@@ -1,10 +1,12 @@
-"""The 'openai' backend around a scripted inference server: grounding of free answers, retries,
-and the 502 when the server stays down. (The real llama.cpp server: tests/test_llamacpp.py.)"""
+"""The 'openai' backend around a scripted inference server: the schema made of the article's
+candidates, what comes back tied to their positions, response-format negotiation, retries, and
+the 502 when the server stays down. (The real llama.cpp server: tests/test_llamacpp.py.)"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 
 import httpx2
 import openai
@@ -14,7 +16,9 @@ from litestar.testing import TestClient
 from service.api.app import create_app
 from service.article import Article
 from service.backends import backend_plan
+from service.backends import openai as openai_backend
 from service.backends.openai import OpenAIBackend
+from service.candidates import find_candidates
 from service.errors import InferenceServerError
 from service.grounding import align
 from service.prompts import load_prompts
@@ -57,7 +61,37 @@ def backend_with(handler: Handler, settings: Settings | None = None, retries: in
     return OpenAIBackend(load_prompts(), settings, client=client)
 
 
-GOOD_ANSWER = {"who": ["Royal Dutch Shell", "judge larisa alwin"], "what": "ordered Royal Dutch Shell to cut its carbon emissions", "when": "on Wednesday", "where": ["The Hague"]}
+def schema_of(body: dict) -> dict:
+    """The answer schema a request carries, whichever way it was sent."""
+    response_format = body["response_format"]
+    return response_format["json_schema"]["schema"] if response_format["type"] == "json_schema" else response_format["schema"]
+
+
+def first_choices(body: dict) -> dict:
+    """What a server enforcing the schema could answer: each field's first allowed value."""
+    answer: dict = {}
+    for name, rule in schema_of(body)["properties"].items():
+        if "const" in rule:
+            answer[name] = rule["const"]
+        elif rule["type"] == "array":
+            answer[name] = rule["items"]["enum"][:1]
+        else:
+            answer[name] = rule["enum"][0] if "enum" in rule else None
+    return answer
+
+
+def enforcing(request: httpx2.Request) -> httpx2.Response:
+    return completion(first_choices(json.loads(request.content)))
+
+
+@pytest.fixture(autouse=True)
+def fresh_format_memory() -> Iterator[None]:
+    """Each test starts as a new process would: no server known to reject json_schema."""
+    openai_backend._server_formats.clear()
+    yield
+    openai_backend._server_formats.clear()
+
+
 EXAMPLE = Article(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, published=EXAMPLE_PUBLISHED)
 EXAMPLE_REQUEST = SummaryRequest(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, published_at=EXAMPLE_PUBLISHED)
 
@@ -82,49 +116,160 @@ def test_align_gives_none_for_a_value_not_in_the_article():
     assert align("A court in The Hague ruled.", "Amsterdam") is None
 
 
-def test_request_carries_the_prompt_templates_and_the_answer_schema():
+def test_request_carries_the_prompt_templates_and_a_schema_of_the_articles_candidates():
     seen: list[dict] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(json.loads(request.content))
-        return completion(GOOD_ANSWER)
+        return enforcing(request)
 
     backend_with(handler).read(EXAMPLE)
     body = seen[0]
     assert body["model"] == "smollm2" and body["temperature"] == 0
     assert [message["role"] for message in body["messages"]] == ["system", "user", "assistant", "user"]
     assert EXAMPLE_TEXT in body["messages"][-1]["content"]
-    schema = body["response_format"]["json_schema"]["schema"]
-    assert body["response_format"]["type"] == "json_schema"
-    assert schema["required"] == ["who", "what", "when", "where"] and schema["properties"]["who"]["maxItems"] == 3
+    assert body["response_format"]["type"] == "json_schema"  # no setting: json_schema first
+    schema = schema_of(body)
+    assert schema["required"] == ["who", "what", "when", "where"] and schema["additionalProperties"] is False
+    properties = schema["properties"]
+    source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    candidates = find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT)
+    for name in ("who", "where"):
+        assert 1 <= properties[name]["maxItems"] <= 3 and properties[name]["minItems"] == 1
+        assert set(properties[name]["items"]["enum"]) <= {candidate.text for candidate in candidates[name]}
+    for name in ("what", "when"):
+        assert set(properties[name]["enum"]) <= {candidate.text for candidate in candidates[name]}
+    assert "The Hague" in properties["where"]["items"]["enum"] and "on Wednesday" in properties["when"]["enum"]
+    # The candidate lists are in the schema, not the prompt.
+    assert "enum" not in json.dumps(body["messages"])
 
 
-def test_json_object_format_sends_the_schema_inline():
+def test_candidates_are_offered_best_first_by_the_rankers_features():
+    backend = backend_with(enforcing)
+    source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    offered = backend.offer(find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT))
+    for name, ranked in offered.items():
+        probabilities = [probability for _, probability in ranked]
+        assert probabilities == sorted(probabilities, reverse=True) and len(ranked) <= backend.settings.openai_candidates
+
+
+def test_a_text_without_time_expressions_allows_only_null_when():
     seen: list[dict] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(json.loads(request.content))
-        return completion(GOOD_ANSWER)
+        return enforcing(request)
+
+    draft = backend_with(handler).read(Article(text="Shell agreed to sell its stake in the Dutch refinery."))
+    assert schema_of(seen[0])["properties"]["when"] == {"type": "null"} and draft.when is None
+
+
+def test_quotes_in_a_candidate_become_an_enum_label_that_maps_back_to_the_article():
+    seen: list[dict] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return enforcing(request)
+
+    text = 'Horner hails Verstappen\'s "amazing" drive in Brazil on Sunday.'
+    title = 'Horner hails Verstappen\'s "amazing" drive'
+    summary = Summarizer(backend_with(handler)).summarize(SummaryRequest(text=text, title=title))
+    enums = json.dumps(schema_of(seen[0]))
+    assert '\\"' not in enums and "\\\\" not in enums  # no escaped quote or backslash in any value
+    assert '"amazing"' in summary.what.text  # the article's own characters
+
+
+def test_a_field_without_candidates_is_a_constant():
+    seen: list[dict] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return enforcing(request)
+
+    draft = backend_with(handler).read(Article(text="it rained."))
+    properties = schema_of(seen[0])["properties"]
+    assert properties["where"] == {"const": []} and draft.where == []
+
+
+def test_json_object_setting_sends_the_schema_inline():
+    seen: list[dict] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return enforcing(request)
 
     backend_with(handler, remote_settings(openai_response_format="json_object")).read(EXAMPLE)
     assert seen[0]["response_format"]["type"] == "json_object"
-    assert seen[0]["response_format"]["schema"]["title"] == "Answer"
+    assert "enum" in seen[0]["response_format"]["schema"]["properties"]["when"]
 
 
-def test_answers_are_grounded_at_the_articles_offsets():
-    summary = Summarizer(backend_with(lambda request: completion(GOOD_ANSWER))).summarize(EXAMPLE_REQUEST)
-    assert [item.text for item in summary.who] == ["Royal Dutch Shell", "Judge Larisa Alwin"]
-    for item in [*summary.who, *summary.where, summary.when, summary.what]:
-        assert item is not None and EXAMPLE_TEXT[item.start : item.end] == item.text
-    assert summary.when is not None and str(summary.when.date) == "2021-05-26"
-    assert summary.usage == {"prompt_tokens": 400, "generated_tokens": 30, "scored_tokens": 0}
+@pytest.mark.parametrize("status", [400, 422, 500])  # llama-cpp-python's server answers 500
+def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog: pytest.LogCaptureFixture, status: int):
+    sent: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        sent.append(body["response_format"]["type"])
+        if body["response_format"]["type"] != "json_object":  # as llama-cpp-python's server answers
+            detail = [{"type": "literal_error", "loc": ["body", "response_format", "type"], "msg": "Input should be 'text' or 'json_object'"}]
+            return httpx2.Response(status, json={"detail": detail})
+        return enforcing(request)
+
+    backend = backend_with(handler)
+    with caplog.at_level(logging.WARNING, logger="service.backends.openai"):
+        for _ in range(3):
+            assert backend.read(EXAMPLE).where
+    assert sent == ["json_schema", "json_object", "json_object", "json_object"]
+    assert sum("rejected response_format json_schema" in record.message for record in caplog.records) == 1
+    # Remembered for the process: another backend on the same server goes straight to json_object.
+    backend_with(handler).read(EXAMPLE)
+    assert sent[-1] == "json_object" and len(sent) == 5
 
 
-def test_a_value_not_in_the_article_is_dropped_and_reported():
-    answer = {**GOOD_ANSWER, "where": ["The Hague", "Amsterdam"]}
-    summary = Summarizer(backend_with(lambda request: completion(answer))).summarize(EXAMPLE_REQUEST)
-    assert [item.text for item in summary.where] == ["The Hague"]
-    assert any("Amsterdam" in warning for warning in summary.warnings)
+def test_a_server_that_only_accepts_json_schema_works_without_a_setting():
+    sent: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        sent.append(body["response_format"]["type"])
+        if body["response_format"]["type"] != "json_schema":
+            return httpx2.Response(400, json={"error": {"message": "response_format.type must be json_schema", "type": "invalid_request_error"}})
+        return enforcing(request)
+
+    summary = Summarizer(backend_with(handler)).summarize(EXAMPLE_REQUEST)
+    Summarizer(backend_with(handler)).summarize(EXAMPLE_REQUEST)
+    assert sent == ["json_schema", "json_schema"] and summary.where
+
+
+def test_a_bad_request_about_something_else_is_not_retried_as_json_object():
+    sent: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(json.loads(request.content)["response_format"]["type"])
+        return httpx2.Response(400, json={"error": {"message": "the prompt is longer than the context window"}})
+
+    with pytest.raises(InferenceServerError, match="answered 400"):
+        backend_with(handler).read(EXAMPLE)
+    assert sent == ["json_schema"]
+
+
+def test_answers_are_candidates_at_the_articles_offsets():
+    summary = Summarizer(backend_with(enforcing)).summarize(EXAMPLE_REQUEST)
+    assert summary.who and summary.where and summary.when is not None and summary.what.text
+    for item in [*summary.who, *summary.where, summary.when]:
+        assert item.start is not None and EXAMPLE_TEXT[item.start : item.end] == item.text
+    assert summary.what.text in f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    assert summary.when.text.endswith("Wednesday") and str(summary.when.date) == "2021-05-26"
+    assert summary.usage["prompt_tokens"] == 400 and summary.usage["generated_tokens"] == 30
+    assert not any("dropped" in warning for warning in summary.warnings)
+
+
+def test_a_value_that_is_not_a_candidate_is_a_server_error():
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return completion(first_choices(json.loads(request.content)) | {"where": ["Amsterdam"]})
+
+    with pytest.raises(InferenceServerError, match="not one of the candidates"):
+        backend_with(handler).read(EXAMPLE)
 
 
 def test_server_errors_are_retried_until_the_server_answers():
@@ -132,7 +277,7 @@ def test_server_errors_are_retried_until_the_server_answers():
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         calls.append(1)
-        return httpx2.Response(503, json={"error": "warming up"}) if len(calls) < 3 else completion(GOOD_ANSWER)
+        return httpx2.Response(503, json={"error": "warming up"}) if len(calls) < 3 else enforcing(request)
 
     draft = backend_with(handler, retries=2).read(EXAMPLE)
     assert len(calls) == 3 and draft.who
@@ -143,7 +288,7 @@ def test_rate_limit_is_retried():
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         calls.append(1)
-        return httpx2.Response(429, headers={"retry-after": "0"}) if len(calls) == 1 else completion(GOOD_ANSWER)
+        return httpx2.Response(429, headers={"retry-after": "0"}) if len(calls) == 1 else enforcing(request)
 
     backend_with(handler).read(EXAMPLE)
     assert len(calls) == 2
@@ -176,7 +321,7 @@ def test_api_answers_502_problem_when_the_inference_server_stays_down():
 
 def test_api_returns_the_summary_schema_from_the_openai_backend():
     settings = remote_settings()
-    backend = backend_with(lambda request: completion(GOOD_ANSWER), settings)
+    backend = backend_with(enforcing, settings)
     with TestClient(create_app(settings, summarizer=Summarizer(backend))) as client:
         response = client.post("/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE})
     assert response.status_code == 200, response.text

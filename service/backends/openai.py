@@ -1,36 +1,100 @@
-"""The 'openai' backend: the same prompts and schema, answered by an OpenAI-compatible server.
+"""The 'openai' backend: the same typed candidates as the local engine, chosen by an
+OpenAI-compatible server under a JSON schema made of them.
 
-vLLM, llama.cpp's server and others serve ``/v1/chat/completions`` with structured output, so
-many stateless API replicas can share one GPU engine. The server writes the answer under the
-JSON schema of ``Answer``; this module then ties every value to the article's own characters
-(values that are not in the article are dropped and reported) and hands the Summarizer the same
-``Draft`` the local engine does, so validation, grounding and date normalisation are shared.
+For each article the replica finds the candidates the local engine ranks
+(``service.candidates.find_candidates``: one code path for both backends), orders each field's
+by the fitted ranker's probability from the candidates' own features (the local engine adds the
+model's score to those; here the server's model makes the last choice), keeps the best few, and
+sends them as the answer's JSON schema: ``who`` and ``where`` arrays of ``enum``s, ``when`` an
+``enum`` (``null`` only when the article has no time expression), ``what`` an ``enum`` of event
+phrases. vLLM, SGLang, llama.cpp's ``llama-server`` and llama-cpp-python all enforce ``enum``,
+so every value that comes back is a candidate, with its position: grounded by construction.
+
+The structured-output field is negotiated: ``json_schema`` first; a server that rejects it
+(an error naming the field: llama-cpp-python's answers 500 with its validation error) gets ``json_object`` with the schema
+from then on, for the whole process, and the switch is logged once.
+
+Imports neither torch nor transformers (a test checks): a replica stays small and starts at once.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import json
+import logging
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import openai
 from pydantic import ValidationError
 
 from service.article import Article, Draft, Layout, Span, sentence_cut
+from service.candidates import FIELDS, Candidate, Candidates, find_candidates, ner_model
 from service.errors import Cancelled, InferenceServerError
-from service.grounding import align
 from service.prompts import Prompts
-from service.schemas import Answer, answer_schema
+from service.ranking import Ranker
+from service.schemas import Answer
 from service.settings import Settings
 
-MAX_VALUE_CHARS = 200  # longest value the schema allows; a headline-like 'what' fits with room
+log = logging.getLogger(__name__)
+
+LIST_FIELDS = ("who", "where")
+RETRIED = (408, 409, 429)  # with 5xx, what the openai client retries
+JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
+# What a server's rejection of a response_format names (llama-cpp-python: 500 "('body', 'response_format', 'type') Input should be 'text' or 'json_object'").
+FORMAT_WORDS = ("response_format", "json_schema")
+
+# How each server (by base URL) took the schema so far: json_schema, or json_object after it rejected json_schema.
+_server_formats: dict[str, str] = {}
+_format_lock = threading.Lock()
+
+
+class _NoModelLibraries(importlib.abc.MetaPathFinder):
+    """Makes ``import torch`` / ``import transformers`` fail while installed (see ``load_ner``)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in ("torch", "transformers"):
+            raise ModuleNotFoundError(f"{name} is not loaded by the 'openai' backend", name=name)
+        return None
+
+
+@contextmanager
+def _without_model_libraries() -> Iterator[None]:
+    blocker = _NoModelLibraries()
+    sys.meta_path.insert(0, blocker)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+def load_ner() -> None:
+    """Load spaCy's pipeline without torch.
+
+    spaCy's thinc imports torch when it is installed (``thinc.compat``: optional torch layers,
+    which en_core_web_sm does not use), and the local backend's dependencies put torch in the same
+    environment. Blocking the import while spaCy loads leaves thinc on its numpy ops; nothing is
+    added to ``sys.modules``, and where torch is already loaded (a process that also runs the local
+    backend) the block changes nothing.
+    """
+    with _without_model_libraries():
+        ner_model()
 
 
 class OpenAIBackend:
-    """Reads articles through an OpenAI-compatible chat completions endpoint."""
+    """Chooses among an article's candidates through an OpenAI-compatible chat completions endpoint."""
 
-    def __init__(self, prompts: Prompts, settings: Settings, client: openai.OpenAI | None = None) -> None:
+    def __init__(
+        self, prompts: Prompts, settings: Settings, client: openai.OpenAI | None = None, ranker: Ranker | None = None
+    ) -> None:
+        started = time.perf_counter()
         self.prompts = prompts
         self.settings = settings
+        self.ranker = ranker or Ranker.load()
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
         # The client retries 408/409/429/5xx and connection errors with exponential backoff
         # (0.5 s doubling, up to 8 s, honouring Retry-After), so none of that is written here.
@@ -40,14 +104,8 @@ class OpenAIBackend:
             timeout=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
         )
-        schema = answer_schema(settings.max_items, MAX_VALUE_CHARS)
-        if settings.openai_response_format == "json_schema":
-            self.response_format: dict[str, object] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": schema, "strict": True},
-            }
-        else:
-            self.response_format = {"type": "json_object", "schema": schema}
+        load_ner()  # at start, so the first request is not the slow one
+        self._load_seconds = time.perf_counter() - started
 
     @property
     def model_name(self) -> str:
@@ -55,7 +113,7 @@ class OpenAIBackend:
 
     @property
     def load_seconds(self) -> float:
-        return 0.0  # nothing to load in this process
+        return self._load_seconds  # the NER pipeline; no language model in this process
 
     def read_batch(self, articles: list[Article], cancels: list[threading.Event | None]) -> list[Draft | BaseException]:
         """One call per article (the scheduler sends one at a time; the server does the batching)."""
@@ -67,54 +125,79 @@ class OpenAIBackend:
                 results.append(error)
         return results
 
+    def offer(self, candidates: Candidates) -> dict[str, list[tuple[Candidate, float]]]:
+        """Each field's candidates the server chooses among: the ranker's most probable from their
+        features alone, best first, at most ``openai_candidates``."""
+        offered = {}
+        for field in FIELDS:
+            found = candidates[field][: self.settings.max_candidates]
+            ranked = self.ranker.rank(field, found, [0.0] * len(found))  # no model score: features only
+            offered[field] = [(item.candidate, item.probability) for item in ranked[: self.settings.openai_candidates]]
+        return offered
+
+    def schema(self, offered: dict[str, list[tuple[Candidate, float]]]) -> dict[str, Any]:
+        """The answer's JSON schema: every value the label of one of ``offered``'s candidates."""
+
+        def choice(field: str) -> dict[str, Any]:
+            return {"type": "string", "enum": list(labels(offered[field]))}
+
+        properties: dict[str, Any] = {}
+        for field in FIELDS:
+            if field in LIST_FIELDS:
+                most = min(self.ranker.models[field].max_items, self.settings.max_items, len(offered[field]))
+                # const, not maxItems 0: llama-cpp-python's grammar ignores a list's bounds without items.
+                properties[field] = {"type": "array", "items": choice(field), "minItems": 1, "maxItems": most} if most else {"const": []}
+            elif offered[field]:
+                properties[field] = choice(field)
+            else:
+                properties[field] = {"type": "null"} if field == "when" else {"const": ""}
+        return {"type": "object", "properties": properties, "required": list(FIELDS), "additionalProperties": False}
+
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         started = time.perf_counter()
         layout = Layout.of(article, sentence_cut(article.text, self.settings.openai_max_chars), self.prompts)
-        source, text_offset = layout.source, layout.text_offset
+        offered = self.offer(find_candidates(layout.source, layout.text_offset, article.text))
+        timings = {"candidates": (time.perf_counter() - started) * 1000}
         if cancel is not None and cancel.is_set():
             raise Cancelled
         tick = time.perf_counter()
-        answer, usage = self._complete(self.prompts.messages(layout.user))
-        timings = {"engine": (time.perf_counter() - tick) * 1000}
+        answer, usage = self._complete(self.prompts.messages(layout.user), self.schema(offered))
+        timings["engine"] = (time.perf_counter() - tick) * 1000
         if cancel is not None and cancel.is_set():
             raise Cancelled
 
-        dropped: list[str] = []
-
-        def grounded(values: list[str]) -> list[Span]:
-            spans: list[Span] = []
+        def spans(field: str, values: list[str]) -> list[Span]:
+            by_text = labels(offered[field])
+            chosen: list[Span] = []
             for value in values:
-                span = align(source, value, prefer_from=text_offset)
-                if span is None:
-                    if value.strip():
-                        dropped.append(value)
-                elif all(span.text.lower() != known.text.lower() for known in spans):
-                    spans.append(span)
-            return spans[: self.settings.max_items]
+                if value not in by_text:  # a server that ignored the schema
+                    raise InferenceServerError(f"the inference server answered {field}={value!r}, which is not one of the candidates it was given")
+                candidate, probability = by_text[value]
+                if all(span.text != candidate.text for span in chosen):
+                    chosen.append(Span(candidate.text, candidate.position, round(probability, 4)))
+            return chosen
 
-        who = grounded(answer.who)
-        what = grounded([answer.what])
-        when = grounded([answer.when] if answer.when else [])
-        where = grounded(answer.where)
+        who, where = spans("who", answer.who), spans("where", answer.where)
+        what = spans("what", [answer.what] if answer.what else [])
+        when = spans("when", [answer.when] if answer.when else [])
         timings["total"] = (time.perf_counter() - started) * 1000
         return Draft(
-            who=who, what=what[0] if what else None, when=when[0] if when else None, where=where,
-            source=source, text_offset=text_offset, window_chars=layout.window_chars, truncated=layout.truncated,
+            who=who, what=next(iter(what), None), when=next(iter(when), None), where=where,
+            source=layout.source, text_offset=layout.text_offset, window_chars=layout.window_chars, truncated=layout.truncated,
             prompt_tokens=usage[0], generated_tokens=usage[1],
-            timings_ms={name: round(value, 1) for name, value in timings.items()}, dropped=dropped,
+            timings_ms={name: round(value, 1) for name, value in timings.items()},
         )
 
-    def _complete(self, messages: list[dict[str, str]]) -> tuple[Answer, tuple[int, int]]:
+    def response_format(self, kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+        if kind == JSON_SCHEMA:
+            return {"type": JSON_SCHEMA, "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return {"type": JSON_OBJECT, "schema": schema}
+
+    def _complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> tuple[Answer, tuple[int, int]]:
         """The server's answer, validated, and its token usage; InferenceServerError if it fails."""
         where = self.settings.openai_base_url
         try:
-            response = self.client.chat.completions.create(
-                model=self.model_name,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=0,
-                max_tokens=self.settings.openai_max_tokens,
-                response_format=self.response_format,  # type: ignore[arg-type]
-            )
+            response = self._negotiated(messages, schema)
         except openai.APIStatusError as error:
             raise InferenceServerError(f"the inference server at {where} answered {error.status_code}: {error.message}") from error
         except openai.APIConnectionError as error:  # includes timeouts
@@ -130,3 +213,75 @@ class OpenAIBackend:
             raise InferenceServerError(f"the inference server's answer does not match the schema: {error.errors()[0]['msg']}") from error
         usage = (response.usage.prompt_tokens, response.usage.completion_tokens) if response.usage else (0, 0)
         return answer, usage
+
+    def _negotiated(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
+        """The completion, sent the way this server takes the schema.
+
+        The setting, if not 'auto'; else what this process learnt about the server; else a first
+        try of json_schema without retries (llama-cpp-python rejects it with a 500 that the client
+        would otherwise retry): a rejection naming the field switches this server to json_object
+        for the process; any other failure is tried again as usual, with retries.
+        """
+        url = str(self.settings.openai_base_url)
+        kind = self.settings.openai_response_format
+        if kind == "auto":
+            kind = _server_formats.get(url, "")
+        if kind:
+            return self._create(messages, self.response_format(kind, schema))
+        try:
+            response = self._create(messages, self.response_format(JSON_SCHEMA, schema), self.client.with_options(max_retries=0))
+        except openai.APIStatusError as error:
+            if not _names_the_format(error):
+                if error.status_code < 500 and error.status_code not in RETRIED:
+                    raise
+                return self._create(messages, self.response_format(JSON_SCHEMA, schema))
+            self._remember_json_object(error)
+            return self._create(messages, self.response_format(JSON_OBJECT, schema))
+        except openai.APIConnectionError:
+            return self._create(messages, self.response_format(JSON_SCHEMA, schema))
+        with _format_lock:
+            _server_formats.setdefault(url, JSON_SCHEMA)
+        return response
+
+    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any], client: openai.OpenAI | None = None) -> Any:
+        return (client or self.client).chat.completions.create(
+            model=self.model_name,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=0,
+            max_tokens=self.settings.openai_max_tokens,
+            response_format=response_format,  # type: ignore[arg-type]
+        )
+
+    def _remember_json_object(self, error: openai.APIStatusError) -> None:
+        url = str(self.settings.openai_base_url)
+        with _format_lock:
+            first = _server_formats.get(url) != JSON_OBJECT
+            _server_formats[url] = JSON_OBJECT
+        if first:
+            log.warning(
+                "the inference server at %s rejected response_format json_schema (%s); sending json_object with the "
+                "schema from now on", url, error.status_code,
+            )
+
+
+def label(text: str) -> str:
+    """A candidate's text as an enum value: no double quotes, backslashes or control characters.
+
+    llama-cpp-python's schema-to-grammar conversion breaks on escaped quotes in an enum (the
+    server then fails the request, or crashes); the answer maps back to the candidate itself.
+    """
+    return "".join("'" if char == '"' else "/" if char == "\\" else " " if char < " " else char for char in text)
+
+
+def labels(offered: list[tuple[Candidate, float]]) -> dict[str, tuple[Candidate, float]]:
+    """Each offered candidate by its label (the first, where two share one)."""
+    found: dict[str, tuple[Candidate, float]] = {}
+    for candidate, probability in offered:
+        found.setdefault(label(candidate.text), (candidate, probability))
+    return found
+
+
+def _names_the_format(error: openai.APIStatusError) -> bool:
+    """Whether a 400/422 is about the response_format field (not, say, a prompt too long)."""
+    said = f"{error.message} {json.dumps(error.body, default=str) if error.body is not None else ''}".lower()
+    return any(word in said for word in FORMAT_WORDS)
