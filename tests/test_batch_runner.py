@@ -10,8 +10,8 @@ from typing import Any
 from service.article import Article, Layout
 from service.backends.local.batching import Row, run_rows
 from service.backends.local.steps import Feed, Score, Step
-from service.errors import Cancelled
 from service.candidates import Candidate
+from service.errors import Cancelled
 from service.prompts import load_prompts
 from service.schemas import EXAMPLE_TEXT, EXAMPLE_TITLE
 from tests.scripted_model import ScriptedModel, ToyTokenizer, drive, toy_walker

@@ -20,7 +20,6 @@ from service.backends import openai as openai_backend
 from service.backends.openai import OpenAIBackend
 from service.candidates import find_candidates
 from service.errors import InferenceServerError
-from service.grounding import align
 from service.prompts import load_prompts
 from service.schemas import (
     EXAMPLE_PUBLISHED,
@@ -94,26 +93,6 @@ def fresh_format_memory() -> Iterator[None]:
 
 EXAMPLE = Article(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, published=EXAMPLE_PUBLISHED)
 EXAMPLE_REQUEST = SummaryRequest(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, published_at=EXAMPLE_PUBLISHED)
-
-
-def test_align_finds_a_value_verbatim():
-    span = align("Title\n\nA court in The Hague ruled.", "The Hague")
-    assert span is not None and span.text == "The Hague" and span.position == 18
-
-
-def test_align_ignores_case_and_spacing_and_keeps_the_articles_characters():
-    source = "A court in The  Hague ruled."
-    span = align(source, "the hague")
-    assert span is not None and span.text == "The  Hague" and source[span.position : span.position + len(span.text)] == span.text
-
-
-def test_align_prefers_an_occurrence_in_the_text_over_the_title():
-    span = align("Shell loses case\n\nShell must cut emissions.", "Shell", prefer_from=18)
-    assert span is not None and span.position == 18
-
-
-def test_align_gives_none_for_a_value_not_in_the_article():
-    assert align("A court in The Hague ruled.", "Amsterdam") is None
 
 
 def test_request_carries_the_prompt_templates_and_a_schema_of_the_articles_candidates():

@@ -11,7 +11,13 @@ from service.candidates import Candidate, Candidates
 from service.prompts import load_prompts
 from service.ranking import FieldModel, Ranker
 from service.schemas import EXAMPLE_TEXT, EXAMPLE_TITLE
-from tests.scripted_model import MODEL_SCORE_ONLY, ScriptedModel, ToyTokenizer, drive, toy_walker
+from tests.scripted_model import (
+    MODEL_SCORE_ONLY,
+    ScriptedModel,
+    ToyTokenizer,
+    drive,
+    toy_walker,
+)
 
 TOKENIZER = ToyTokenizer(EXAMPLE_TITLE, EXAMPLE_TEXT, '{"who": ["', '{"what": "')
 LAYOUT = Layout.of(Article(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE), len(EXAMPLE_TEXT), load_prompts())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,26 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from litestar.response import Stream
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 
 from service import __version__
-from service.api.batch import BATCH_TYPES, NDJSON, BatchOperation, Parsed, line, parse_batch, problem_line, validated
+from service.api.batch import (
+    BATCH_TYPES,
+    NDJSON,
+    BatchOperation,
+    Parsed,
+    line,
+    parse_batch,
+    problem_line,
+    validated,
+)
 from service.api.bodies import read_body
 from service.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.api.middleware import (

@@ -14,12 +14,25 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import Field, ValidationError
 
 from service.api.problems import problem, problem_dict
-from service.schemas import EXAMPLE_PUBLISHED, EXAMPLE_TEXT, EXAMPLE_TITLE, SUMMARY_EXAMPLE, SummaryRequest
+from service.schemas import (
+    EXAMPLE_PUBLISHED,
+    EXAMPLE_TEXT,
+    EXAMPLE_TITLE,
+    SUMMARY_EXAMPLE,
+    SummaryRequest,
+)
 from service.settings import Settings
 
 NDJSON = "application/x-ndjson"
