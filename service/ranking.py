@@ -18,6 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -84,6 +85,16 @@ class FieldModel:
         return _sigmoid(self.intercept + sum(weight * features.get(name, 0.0) for name, weight in zip(self.features, self.weights)))
 
 
+def default_min_confidence() -> float:
+    """The ``min_confidence`` that ``fit-ranker`` chose by cross-validation for the shipped ranker."""
+    return float(_shipped().get("min_confidence", 0.0))
+
+
+@cache
+def _shipped() -> dict:
+    return json.loads(resources.files("service").joinpath(RANKER_FILE).read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class Ranked:
     candidate: Candidate
@@ -105,8 +116,7 @@ class Ranker:
     @classmethod
     def load(cls, path: Path | None = None) -> Ranker:
         """The fitted ranker at ``path``, or the one shipped with the package."""
-        raw = path.read_text(encoding="utf-8") if path else resources.files("service").joinpath(RANKER_FILE).read_text(encoding="utf-8")
-        return cls.load_fitted(json.loads(raw))
+        return cls.load_fitted(json.loads(path.read_text(encoding="utf-8")) if path else _shipped())
 
     @classmethod
     def load_fitted(cls, content: dict) -> Ranker:

@@ -41,6 +41,13 @@ class SummaryRequest(BaseModel):
         description="Publication date or datetime (ISO 8601); relative dates are resolved against it.",
         examples=[EXAMPLE_PUBLISHED],
     )
+    min_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description=(
+            "Leave out answers whose confidence is below this (a field left empty says so in warnings);"
+            " unset: the service's SUMMARIZER_MIN_CONFIDENCE. 0 keeps every answer."
+        ),
+    )
 
     @field_validator("published_at", mode="before")
     @classmethod
@@ -69,6 +76,13 @@ class Item(BaseModel):
     text: str = Field(description="The answer as written in the article.")
     start: int | None = Field(None, ge=0, description="Offset of the first character in the request's text.")
     end: int | None = Field(None, ge=0, description="Offset just past the last character: text[start:end] == item.text.")
+    confidence: float | None = Field(
+        None, ge=0, le=1,
+        description=(
+            "Calibrated chance that this answer is right (token F1 >= 0.5 against what an annotator wrote),"
+            " from the ranker's score; null where the backend gives no score."
+        ),
+    )
 
 
 class When(Item):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from service.article import Article
 from service.candidates import FIELDS, Candidate
-from service.tools.evaluation import article_request, best_f1, read_rows
+from service.tools.evaluation import article_request, best_f1, expected_calibration_error, read_rows
 from service.ranking import Calibration, FieldModel, Ranker, with_model_scores
 
 if TYPE_CHECKING:
@@ -186,23 +186,6 @@ def held_out_confidences(choices: list[Choice], method: str, folds: int) -> list
     return confidences
 
 
-def expected_calibration_error(confidences: list[float], rights: list[bool], bins: int = BINS) -> float:
-    """Sum over equal-width confidence bins of the bin's share times |its accuracy - its mean confidence|."""
-    if not confidences:
-        return 0.0
-    total = 0.0
-    for number in range(bins):
-        inside = [
-            (confidence, right) for confidence, right in zip(confidences, rights)
-            if number / bins <= confidence < (number + 1) / bins or (number == bins - 1 and confidence == 1.0)
-        ]
-        if inside:
-            total += len(inside) / len(confidences) * abs(
-                statistics.fmean(right for _, right in inside) - statistics.fmean(confidence for confidence, _ in inside)
-            )
-    return total
-
-
 def brier(confidences: list[float], rights: list[bool]) -> float:
     return statistics.fmean((confidence - right) ** 2 for confidence, right in zip(confidences, rights)) if rights else 0.0
 
@@ -284,9 +267,9 @@ def fit(examples: list[Example], folds: int = FOLDS) -> dict:
             "method": method,
             "items": {source: sum(examples[choice.article].source == source for choice in choices) for source in files},
             "ece": {
-                source: round(expected_calibration_error(*zip(*[
+                source: expected_calibration_error([
                     (confidence, choice.right) for choice, confidence in zip(choices, confidences) if examples[choice.article].source == source
-                ])), 3)
+                ], BINS)
                 for source in files
             },
         }
