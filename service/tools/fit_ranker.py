@@ -45,7 +45,7 @@ EMPTY_GOLD = (False, True)  # also fit on articles whose gold is empty (all thei
 RIGHT = 0.5  # an answered item is right when its token F1 against a gold phrase is at least this
 CALIBRATIONS = ("isotonic", "platt")
 BINS = 10  # equal-width confidence bins of the expected calibration error
-MIN_CONFIDENCES = tuple(round(0.05 * step, 2) for step in range(13))  # 0.0 .. 0.6
+MIN_CONFIDENCES = tuple(round(0.01 * step, 2) for step in range(61))  # 0.0 .. 0.6
 MAX_F1_LOSS = 0.02  # what a threshold may cost in F1 on the articles whose gold has an answer
 
 
@@ -288,7 +288,7 @@ def fit(examples: list[Example], folds: int = FOLDS) -> dict:
             "folds": folds, "articles": {source: sum(example.source == source for example in examples) for source in files},
             "f1": report, "calibration": calibration_report, "min_confidence": at_minimum,
         },
-        "held_out": {  # the cross-validated confidences and whether each item was right: the reliability diagram's data
+        "held_out": {  # the cross-validated confidences and whether each item was right: the reliability diagram's data (not written)
             field: [[round(confidence, 4), int(choice.right), examples[choice.article].source] for choice, confidence in zip(*held_out[field])]
             for field in FIELDS
         },
@@ -296,7 +296,9 @@ def fit(examples: list[Example], folds: int = FOLDS) -> dict:
 
 
 def write(path: Path, fitted: dict) -> None:
-    path.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
+    """The ranker file (without the held-out confidences, which only the reliability diagram needs)."""
+    content = {key: value for key, value in fitted.items() if key != "held_out"}
+    path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
 
 
 def example(source: str, row: dict, decisions: Decisions) -> Example:
