@@ -113,48 +113,50 @@ class Summary(BaseModel):
 SUMMARY_EXAMPLE = {
     "who": [
         {
-            "text": "Royal Dutch Shell",
-            "start": 42,
-            "end": 59
-        },
-        {
-            "text": "Larisa Alwin",
-            "start": 190,
-            "end": 202
+            "text": "Judge Larisa Alwin",
+            "start": 184,
+            "end": 202,
+            "confidence": 0.785
         }
     ],
     "what": {
-        "text": "Dutch court orders Shell to cut emissions",
+        "text": "court orders Shell to cut emissions",
         "start": None,
-        "end": None
+        "end": None,
+        "confidence": 0.808
     },
     "when": {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
+        "confidence": 0.747,
         "date": "2021-05-26"
     },
     "where": [
         {
             "text": "The Hague",
             "start": 11,
-            "end": 20
+            "end": 20,
+            "confidence": 0.667
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
         "window": 1.0,
-        "prefill": 139.4,
-        "decode": 1565.8,
-        "total": 1706.6
+        "candidates": 8126.9,
+        "prefill": 15705.5,
+        "scoring": 20101.2,
+        "total": 43934.6
     },
     "usage": {
-        "prompt_tokens": 415,
-        "generated_tokens": 23
+        "prompt_tokens": 412,
+        "generated_tokens": 0,
+        "scored_tokens": 129
     },
     "warnings": []
 }
+
 
 def _described(name: str) -> str | None:
     return Summary.model_fields[name].description

@@ -152,3 +152,11 @@ def test_the_default_minimum_is_the_highest_that_costs_little_f1():
     assert report["when"]["a"] == {
         "f1_no_threshold": 1.0, "f1": 1.0, "abstained_where_gold_empty": 1.0, "abstained_where_gold_empty_no_threshold": 0.0,
     }
+
+
+def test_the_reliability_diagram_is_a_png(tmp_path):
+    from service.tools.evaluation import reliability_diagram
+
+    points = {"who": [(0.9, True), (0.2, False)], "what": [(0.5, True)], "when": [], "where": [(0.7, False)]}
+    reliability_diagram(points, tmp_path / "plot.png", "test")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

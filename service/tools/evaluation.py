@@ -161,30 +161,38 @@ def expected_calibration_error(points: list[tuple[float, bool]], bins: int = 10)
 
 
 def reliability_diagram(points: dict[str, list[tuple[float, bool]]], path: Path, title: str, bins: int = 10) -> None:
-    """A reliability diagram: per field, the share right against the mean confidence of each bin."""
+    """A reliability diagram, one panel per field: for each confidence bin, the share of its items
+    that are right against their mean confidence (dot area: how many items), and the ECE."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(5.5, 5.5))
-    axes.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=1, label="perfectly calibrated")
-    for name, field_points in points.items():
+    figure, grid = plt.subplots(2, 2, figsize=(8, 8), sharex=True, sharey=True)
+    for axes, (name, field_points) in zip(grid.flat, points.items()):
         groups: dict[int, list[tuple[float, bool]]] = {}
         for value, right in field_points:
             groups.setdefault(min(int(value * bins), bins - 1), []).append((value, right))
-        ordered = sorted(groups.values(), key=lambda group: statistics.fmean(value for value, _ in group))
+        ordered = [groups[number] for number in sorted(groups)]
         xs = [statistics.fmean(value for value, _ in group) for group in ordered]
         ys = [statistics.fmean(right for _, right in group) for group in ordered]
-        sizes = [12 + 4 * len(group) for group in ordered]
+        axes.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=1)
+        axes.bar([(number + 0.5) / bins for number in sorted(groups)], [len(group) / len(field_points) for group in ordered],
+                 width=1 / bins, color="#ddd", edgecolor="#bbb", label="share of items")
+        axes.plot(xs, ys, color="#0b57d0", linewidth=1)
+        axes.scatter(xs, ys, s=[20 + 8 * len(group) for group in ordered], color="#0b57d0", alpha=0.7, label="share right")
         error = expected_calibration_error(field_points, bins)
-        axes.plot(xs, ys, marker="o", linewidth=1.2, label=f"{name} (ECE {error:.3f}, {len(field_points)} items)" if error is not None else name)
-        axes.scatter(xs, ys, s=sizes, alpha=0.35)
-    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (bin mean)", ylabel="share right (token F1 >= 0.5)", title=title)
-    axes.legend(loc="upper left", fontsize=8)
-    axes.grid(alpha=0.3)
+        axes.set_title(f"{name}: ECE {error:.3f}, {len(field_points)} items" if error is not None else f"{name}: no items", fontsize=10)
+        axes.set(xlim=(0, 1), ylim=(0, 1))
+        axes.grid(alpha=0.3)
+    for axes in grid[1]:
+        axes.set_xlabel("confidence")
+    for axes in grid[:, 0]:
+        axes.set_ylabel("share right (token F1 >= 0.5)")
+    grid[0][0].legend(loc="upper left", fontsize=8)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 

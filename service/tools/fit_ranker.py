@@ -186,6 +186,15 @@ def held_out_confidences(choices: list[Choice], method: str, folds: int) -> list
     return confidences
 
 
+def ece_noise_floor(confidences: list[float], draws: int = 400, seed: int = 0) -> float:
+    """The expected calibration error a perfectly calibrated predictor would show on this many
+    items with these confidences (each right with probability equal to its confidence): what
+    sampling alone adds, for reading ECE on a few dozen items."""
+    generator = random.Random(seed)
+    errors = [expected_calibration_error([(value, generator.random() < value) for value in confidences], BINS) for _ in range(draws)]
+    return round(statistics.fmean(error for error in errors if error is not None), 3) if confidences else 0.0
+
+
 def brier(confidences: list[float], rights: list[bool]) -> float:
     return statistics.fmean((confidence - right) ** 2 for confidence, right in zip(confidences, rights)) if rights else 0.0
 
@@ -272,6 +281,11 @@ def fit(examples: list[Example], folds: int = FOLDS) -> dict:
                 ], BINS)
                 for source in files
             },
+            "ece_noise_floor": {
+                source: ece_noise_floor([confidence for choice, confidence in zip(choices, confidences) if examples[choice.article].source == source])
+                for source in files
+            },
+            "ece_all_files": expected_calibration_error(list(zip(confidences, rights)), BINS),
         }
         fields[field] = {
             "features": names, "weights": [round(weight, 5) for weight in weights], "intercept": round(intercept, 5),
