@@ -129,7 +129,7 @@ SUMMARY_EXAMPLE = {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.747,
+        "confidence": 0.812,
         "date": "2021-05-26"
     },
     "where": [
@@ -143,11 +143,11 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.0,
-        "candidates": 8126.9,
-        "prefill": 15705.5,
-        "scoring": 20101.2,
-        "total": 43934.6
+        "window": 0.9,
+        "candidates": 1796.3,
+        "prefill": 11256.2,
+        "scoring": 9017.2,
+        "total": 22070.6
     },
     "usage": {
         "prompt_tokens": 412,
