@@ -23,12 +23,13 @@ class Article:
 
 @dataclass(frozen=True)
 class Span:
-    """A value taken from the article: its text, where it starts in the source, and how probable
-    the ranker found it (None where no ranker chose it)."""
+    """A value taken from the article: its text, where it starts in the source, how probable the
+    ranker found it and its calibrated confidence (both None where no ranker chose it)."""
 
     text: str
     position: int
     probability: float | None = None
+    confidence: float | None = None
 
 
 @dataclass

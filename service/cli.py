@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="write predictions here (the format score5w.py reads; one gold file only)")
     evaluate.add_argument("--limit", type=int, help="only the first N articles of each file")
     evaluate.add_argument("--baseline", choices=["ner"], help="also score the NER baseline (spaCy entities, the headline as what) in the same table")
+    evaluate.add_argument("--calibration", type=Path, metavar="PLOT.png", help="write a reliability diagram of the answers' confidence (needs matplotlib) and print the calibration error")
+    evaluate.add_argument("--min-confidence", type=float, help="leave out answers below this confidence (default: $SUMMARIZER_MIN_CONFIDENCE, else the fitted default)")
     add_model_options(evaluate)
 
     dates = commands.add_parser("eval-dates", help="score the date resolver on a temporal benchmark (no model)")
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("gold", type=Path, nargs="+", help="gold JSONL files; each weighs the same in the cross-validated F1")
     fit.add_argument("--out", type=Path, required=True, help="where to write the fitted ranker (the shipped one is service/ranker.json)")
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    fit.add_argument("--calibration", type=Path, metavar="PLOT.png", help="also write the reliability diagram of the cross-validated confidences (needs matplotlib)")
     add_model_options(fit)
     return parser
 
@@ -156,9 +159,12 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> None:
         raise ValueError("--out takes the predictions of one gold file; give one")
     summarizer = Summarizer.load(settings)
     results: dict[str, dict[str, dict]] = {}
+    points: dict[str, list] = {name: [] for name in evaluation.FIELDS}
     for path in args.gold:
         rows = evaluation.read_rows(path)[: args.limit]
         outcome = evaluation.run(tqdm(rows, desc=path.stem, unit="article"), summarizer.summarize)
+        for name, values in evaluation.confidence_points(rows, outcome.predictions, outcome.confidences).items():
+            points[name] += values
         if args.out:
             evaluation.write_predictions(args.out, outcome)
         for failure in outcome.failed:
@@ -167,8 +173,16 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> None:
         if args.baseline:
             baseline = evaluation.run(rows, evaluation.ner_baseline)
             results[path.stem]["baseline (ner)"] = evaluation.report(rows, baseline)
+    if args.calibration:
+        title = f"{summarizer.model_name}, min_confidence {summarizer.min_confidence:g}: " + ", ".join(results)
+        evaluation.reliability_diagram(points, args.calibration, title)
+        print(f"reliability diagram: {args.calibration}; expected calibration error (10 bins), all files: "
+              + json.dumps({name: evaluation.expected_calibration_error(values) for name, values in points.items()}), file=sys.stderr)
     if len(results) > 1 or args.baseline:
         for line in evaluation.table(results):
+            print(line)
+        print()
+        for line in evaluation.answering_table(results):
             print(line)
         print(json.dumps(results))
     else:
@@ -195,6 +209,10 @@ def fit_ranker(settings: Settings, args: argparse.Namespace) -> None:
     for line in evaluation.table(results):
         print(line)
     print(json.dumps({field: entry["setting"] for field, entry in fitted["fields"].items()}))
+    print(json.dumps({"min_confidence": fitted["min_confidence"]} | {key: fitted["cross_validation"][key] for key in ("calibration", "min_confidence")}))
+    if args.calibration:
+        points = {field: [(value, bool(right)) for value, right, _ in rows] for field, rows in fitted["held_out"].items()}
+        evaluation.reliability_diagram(points, args.calibration, f"cross-validated confidence, {', '.join(files)}")
 
 
 def main(argv: list[str] | None = None) -> int:

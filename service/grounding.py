@@ -17,11 +17,11 @@ def locate(draft: Draft, span: Span, text: str) -> Item:
     else:  # copied from the title: point at the same words in the text, if they occur there
         found = text.find(span.text)
         if found < 0:
-            return Item(text=span.text)
+            return Item(text=span.text, confidence=span.confidence)
         start = found
     end = start + len(span.text)
     assert text[start:end] == span.text, "a copied span must match the article at its offsets"
-    return Item(text=span.text, start=start, end=end)
+    return Item(text=span.text, start=start, end=end, confidence=span.confidence)
 
 
 def ground(draft: Draft, text: str, published: dt.date | None) -> tuple[list[Item], Item, When | None, list[Item]]:
@@ -36,3 +36,27 @@ def ground(draft: Draft, text: str, published: dt.date | None) -> tuple[list[Ite
         start = draft.when.position
         when = When(**item.model_dump(), date=date_in_text(draft.source, start, start + len(draft.when.text), published))
     return who, what, when, where
+
+
+def confident(
+    who: list[Item], what: Item, when: When | None, where: list[Item], minimum: float
+) -> tuple[list[Item], Item, When | None, list[Item], list[str]]:
+    """The answers without the items whose confidence is below ``minimum`` (items without a
+    confidence are kept), and a warning for each field left empty by that."""
+    warnings = []
+
+    def keep(field: str, items: list[Item]) -> list[Item]:
+        kept = [item for item in items if item.confidence is None or item.confidence >= minimum]
+        if items and not kept:
+            best = max(items, key=lambda item: item.confidence or 0.0)
+            warnings.append(
+                f"{field}: no answer, none reached min_confidence {minimum:g}"
+                f" (the best, {best.text!r}, has confidence {best.confidence:.2f})"
+            )
+        return kept
+
+    who = keep("who", who)
+    what = next(iter(keep("what", [what] if what.text else [])), Item(text=""))
+    when = next(iter(keep("when", [when] if when else [])), None)  # type: ignore[assignment]
+    where = keep("where", where)
+    return who, what, when, where, warnings

@@ -41,6 +41,13 @@ class SummaryRequest(BaseModel):
         description="Publication date or datetime (ISO 8601); relative dates are resolved against it.",
         examples=[EXAMPLE_PUBLISHED],
     )
+    min_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description=(
+            "Leave out answers whose confidence is below this (a field left empty says so in warnings);"
+            " unset: the service's SUMMARIZER_MIN_CONFIDENCE. 0 keeps every answer."
+        ),
+    )
 
     @field_validator("published_at", mode="before")
     @classmethod
@@ -69,6 +76,13 @@ class Item(BaseModel):
     text: str = Field(description="The answer as written in the article.")
     start: int | None = Field(None, ge=0, description="Offset of the first character in the request's text.")
     end: int | None = Field(None, ge=0, description="Offset just past the last character: text[start:end] == item.text.")
+    confidence: float | None = Field(
+        None, ge=0, le=1,
+        description=(
+            "Calibrated chance that this answer is right (token F1 >= 0.5 against what an annotator wrote),"
+            " from the ranker's score; null where the backend gives no score."
+        ),
+    )
 
 
 class When(Item):
@@ -101,35 +115,39 @@ SUMMARY_EXAMPLE = {
         {
             "text": "Judge Larisa Alwin",
             "start": 184,
-            "end": 202
+            "end": 202,
+            "confidence": 0.785
         }
     ],
     "what": {
         "text": "court orders Shell to cut emissions",
         "start": None,
-        "end": None
+        "end": None,
+        "confidence": 0.808
     },
     "when": {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
+        "confidence": 0.812,
         "date": "2021-05-26"
     },
     "where": [
         {
             "text": "The Hague",
             "start": 11,
-            "end": 20
+            "end": 20,
+            "confidence": 0.667
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.6,
-        "candidates": 19.3,
-        "prefill": 1085.3,
-        "scoring": 1536.2,
-        "total": 2641.5
+        "window": 0.9,
+        "candidates": 1796.3,
+        "prefill": 11256.2,
+        "scoring": 9017.2,
+        "total": 22070.6
     },
     "usage": {
         "prompt_tokens": 412,
@@ -138,6 +156,7 @@ SUMMARY_EXAMPLE = {
     },
     "warnings": []
 }
+
 
 def _described(name: str) -> str | None:
     return Summary.model_fields[name].description

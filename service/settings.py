@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     max_candidates: int = Field(
         32, ge=1, description="Most candidates per field that the model scores, in reading order (bounds the work on long windows)."
     )
+    min_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description=(
+            "Answers less confident than this are left out, and a field left empty says so in warnings"
+            " (a request's min_confidence overrides it). Unset: the value fit-ranker chose by cross-validation"
+            " (ranker.json's min_confidence); 0 keeps every answer."
+        ),
+    )
     max_items: int = Field(3, ge=1, le=10, description="Most items in the who and where lists (backend 'openai'; the local ranker's limits are fitted).")
     max_batch: int = Field(
         8, ge=1, description="Most requests the local model reads together in one batch (1 turns batching off)."

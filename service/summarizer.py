@@ -7,7 +7,8 @@ import threading
 
 from service.article import Article, Draft
 from service.backends import Backend, backend_plan, only
-from service.grounding import ground
+from service.grounding import confident, ground
+from service.ranking import default_min_confidence
 from service.schemas import Summary, SummaryRequest
 from service.settings import Settings
 
@@ -15,13 +16,15 @@ from service.settings import Settings
 class Summarizer:
     """Turns article requests into validated, grounded summaries with one backend."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, min_confidence: float | None = None) -> None:
         self.backend = backend
+        # Answers below it are left out; None: the default fit-ranker chose (ranker.json).
+        self.min_confidence = default_min_confidence() if min_confidence is None else min_confidence
 
     @classmethod
     def load(cls, settings: Settings) -> Summarizer:
         """A Summarizer on the configured backend, started (for a local model: loaded)."""
-        return cls(backend_plan(settings).start())
+        return cls(backend_plan(settings).start(), settings.min_confidence)
 
     @property
     def model_name(self) -> str:
@@ -54,13 +57,16 @@ class Summarizer:
 
     def _summary(self, request: SummaryRequest, published: dt.date | None, draft: Draft) -> Summary:
         who, what, when, where = ground(draft, request.text, published)
+        minimum = self.min_confidence if request.min_confidence is None else request.min_confidence
+        who, what, when, where, abstained = confident(who, what, when, where, minimum)
         warnings = []
         if draft.truncated:
             warnings.append(
                 f"article truncated: the model read the first {draft.window_chars} of {len(request.text)} characters"
             )
         warnings += [f"dropped an answer that is not in the article: {value!r}" for value in draft.dropped]
-        if not what.text:
+        warnings += abstained
+        if not what.text and not any(line.startswith("what:") for line in abstained):
             warnings.append("no event description could be copied from the article")
         return Summary(
             who=who,

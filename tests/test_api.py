@@ -244,6 +244,18 @@ def test_non_english_text_is_summarised_from_its_own_words(client: TestClient):
     assert_grounded(response.json(), text)
 
 
+def test_every_answer_carries_a_confidence_and_min_confidence_leaves_out_the_unsure(client: TestClient):
+    body = request_body(dev_articles()[1])
+    everything = client.post("/v1/summaries", json=body | {"min_confidence": 0}).json()
+    items = [*everything["who"], everything["what"], *([everything["when"]] if everything["when"] else []), *everything["where"]]
+    assert items and all(0 <= item["confidence"] <= 1 for item in items if item["text"])
+    lowest = min(item["confidence"] for item in items if item["text"])
+    strict = client.post("/v1/summaries", json=body | {"min_confidence": 1}).json()
+    assert all(item["confidence"] >= 1 for item in strict["who"] + strict["where"])
+    if lowest < 1:
+        assert any(": no answer, none reached min_confidence 1" in line for line in strict["warnings"])
+
+
 def test_documented_example_is_what_the_service_really_answers(client: TestClient):
     from service.schemas import (
         EXAMPLE_PUBLISHED,

@@ -90,6 +90,6 @@ class Walker:
 
     def _choose(self, field: str, candidates: list[Candidate], scores: list[float]) -> list[Span]:
         return [
-            Span(ranked.candidate.text, ranked.candidate.position, round(ranked.probability, 4))
+            Span(ranked.candidate.text, ranked.candidate.position, round(ranked.probability, 4), round(ranked.confidence, 3))
             for ranked in self.ranker.choose(field, candidates, scores)
         ]

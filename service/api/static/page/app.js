@@ -16,8 +16,30 @@ function itemText(item) {
   return item ? item.text : "";
 }
 
-function fill(id, text) {
-  document.getElementById(id).textContent = text || "(not found in the article)";
+// The answers of one field, each followed by a bar as long as its confidence (the chance it is right).
+function fillItems(id, items, label, warnings) {
+  const cell = document.getElementById(id);
+  cell.replaceChildren();
+  items.forEach((item, index) => {
+    if (index) cell.append("; ");
+    cell.append(label(item));
+    if (typeof item.confidence === "number") {
+      const percent = Math.round(item.confidence * 100);
+      const bar = document.createElement("span");
+      bar.className = "confidence";
+      bar.setAttribute("role", "img");
+      bar.setAttribute("aria-label", `confidence ${percent}%`);
+      bar.title = `confidence ${percent}%`;
+      const level = document.createElement("span");
+      level.style.width = `${percent}%`;
+      bar.append(level);
+      cell.append(bar);
+    }
+  });
+  if (!items.length) {
+    const abstained = warnings.some((line) => line.startsWith(`${id}:`));
+    cell.textContent = abstained ? "(not confident enough to answer)" : "(not found in the article)";
+  }
 }
 
 // Wrap each answer's characters in <mark> elements; where answers overlap, one mark carries both.
@@ -80,10 +102,11 @@ async function summarize(event) {
       statusLine.textContent = "";
       return;
     }
-    fill("who", payload.who.map(itemText).join("; "));
-    fill("what", itemText(payload.what));
-    fill("when", payload.when ? payload.when.text + (payload.when.date ? ` (${payload.when.date})` : "") : "");
-    fill("where", payload.where.map(itemText).join("; "));
+    const warnings = payload.warnings || [];
+    fillItems("who", payload.who, itemText, warnings);
+    fillItems("what", payload.what && payload.what.text ? [payload.what] : [], itemText, warnings);
+    fillItems("when", payload.when ? [payload.when] : [], (when) => when.text + (when.date ? ` (${when.date})` : ""), warnings);
+    fillItems("where", payload.where, itemText, warnings);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     document.getElementById("meta").textContent =
       `${payload.model}, ${seconds} s` + (payload.warnings.length ? ` — ${payload.warnings.join("; ")}` : "");
