@@ -116,14 +116,14 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.785
+            "confidence": 0.761
         }
     ],
     "what": {
         "text": "court orders Shell to cut emissions",
         "start": None,
         "end": None,
-        "confidence": 0.808
+        "confidence": 0.809
     },
     "when": {
         "text": "on Wednesday",
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.667
+            "confidence": 0.576
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.9,
-        "candidates": 1796.3,
-        "prefill": 11256.2,
-        "scoring": 9017.2,
-        "total": 22070.6
+        "window": 0.7,
+        "candidates": 17.7,
+        "prefill": 141.1,
+        "scoring": 309.3,
+        "total": 468.8
     },
     "usage": {
         "prompt_tokens": 412,
