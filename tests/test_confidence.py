@@ -121,8 +121,13 @@ def test_a_request_minimum_overrides_the_services():
     assert everything.when is not None and everything.when.confidence == 0.2 and everything.warnings == []
     strict = summarizer.summarize(SummaryRequest(text=TEXT, min_confidence=0.6))
     assert [item.text for item in strict.who] == ["Meteo France"]
-    assert strict.what.text == "" and strict.when is None and strict.where == []
-    assert [line.split(":")[0] for line in strict.warnings] == ["what", "when", "where"]
+    assert strict.when is None and strict.where == []
+    assert [line.split(":")[0] for line in strict.warnings] == ["when", "where"]
+
+
+def test_what_is_kept_whatever_its_confidence():
+    strict = Summarizer(OneDraft(DRAFT), min_confidence=0.9).summarize(SummaryRequest(text=TEXT))
+    assert strict.what.text == "Rain fell on Paris" and strict.what.confidence == 0.55
 
 
 def test_the_minimum_must_be_a_probability():

@@ -248,7 +248,7 @@ class SummaryController(Controller):
                     yield problem_line(item, exc)
                 else:
                     metrics.batch_items.labels("200").inc()
-                    metrics.observe_usage(result.usage.get("prompt_tokens", 0), result.usage.get("generated_tokens", 0))
+                    metrics.observe_usage(result.usage)
                     yield line(item.index, item.id, 200, summary=result.model_dump(mode="json"))
 
         return Stream(lines(), media_type=NDJSON)
