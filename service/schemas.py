@@ -42,7 +42,7 @@ class SummaryRequest(BaseModel):
         examples=[EXAMPLE_PUBLISHED],
     )
     min_confidence: float | None = Field(
-        None, ge=0, le=1,
+        None, ge=0, le=1, strict=True,  # strict: a boolean is not a number here
         description=(
             "Leave out answers whose confidence is below this (a field left empty says so in warnings);"
             " unset: the service's SUMMARIZER_MIN_CONFIDENCE. 0 keeps every answer."

@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,17 @@ def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if native else torch.float32
 
 
+# transformers builds a model on torch's meta device by patching torch for the whole process, so
+# two loads at once (an app starting while another loads) corrupt each other: one at a time.
+_loading = threading.Lock()
+
+
 def load_model(settings: Settings) -> LoadedModel:
+    with _loading:
+        return _load_model(settings)
+
+
+def _load_model(settings: Settings) -> LoadedModel:
     started = time.perf_counter()
     if settings.threads:
         torch.set_num_threads(settings.threads)
