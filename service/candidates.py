@@ -169,11 +169,16 @@ class _Context:
         """Where a candidate first occurs in the text, and whether the headline names it too."""
         sentence = self.sentence(char)
         return {
-            "in_title": float(bool(re.search(r"(?<!\w)" + re.escape(text) + r"(?!\w)", self.title))),
+            "in_title": float(bool(_whole_words(text).search(self.title))),
             "first_sentence": float(sentence == 0),
             "log_sentence": math.log1p(max(sentence, 0)),
             "log_position": math.log1p(max(0, char - self.text_offset) / 1000),
         }
+
+
+def _whole_words(text: str) -> re.Pattern[str]:
+    """``text`` not inside a longer word ("U.S." included, where ``\b`` would fail after the stop)."""
+    return re.compile(r"(?<!\w)" + re.escape(text) + r"(?!\w)")
 
 
 def _in_text(context: _Context, text: str) -> int:
@@ -182,7 +187,7 @@ def _in_text(context: _Context, text: str) -> int:
     Answers other than what carry offsets into the text, so a name seen only in the headline is a
     signal for its mentions in the text, not a candidate of its own.
     """
-    match = re.compile(r"(?<!\w)" + re.escape(text) + r"(?!\w)").search(context.source, context.text_offset)
+    match = _whole_words(text).search(context.source, context.text_offset)
     return match.start() if match else -1
 
 

@@ -138,8 +138,8 @@ def test_walks_read_together_decide_what_they_decide_alone():
         {"who": ["Larisa Alwin", "Shell"], "what": "cut emissions", "when": "Wednesday", "where": ["in The Hague"]},
     ]
     models = [ScriptedModel(tokenizer, answer) for answer in wanted]
-    alone = [drive(walker.walk(layout, [1], candidates), model)[0] for model in models]
-    rows = [Row(walker.walk(layout, [1], candidates), None) for _ in models]
+    alone = [drive(walker.walk([1], candidates), model)[0] for model in models]
+    rows = [Row(walker.walk([1], candidates), None) for _ in models]
     run_rows(rows, ScriptedBatch(models))
     assert [row.result for row in rows] == alone
     assert [decisions.when.text for decisions in alone] == [answer["when"] for answer in wanted]

@@ -14,7 +14,13 @@ from service.ranking import Calibration, FieldModel, Ranker
 from service.schemas import Item, SummaryRequest, When
 from service.summarizer import Summarizer
 from service.tools.evaluation import answering, expected_calibration_error
-from service.tools.fit_ranker import Choice, Example, calibration_map, choose_min_confidence, held_out_confidences
+from service.tools.fit_ranker import (
+    Choice,
+    Example,
+    calibration_map,
+    choose_min_confidence,
+    held_out_confidences,
+)
 
 
 def test_isotonic_map_interpolates_between_its_points_and_is_flat_beyond_them():

@@ -41,7 +41,7 @@ WANTED = {"who": ["Royal Dutch Shell", "Larisa Alwin"], "what": "orders Shell to
 
 
 def walk_towards(wanted: dict, candidates: Candidates = CANDIDATES, **walker: object):
-    return drive(toy_walker(TOKENIZER, **walker).walk(LAYOUT, [1, 2, 3], candidates), ScriptedModel(TOKENIZER, wanted))
+    return drive(toy_walker(TOKENIZER, **walker).walk([1, 2, 3], candidates), ScriptedModel(TOKENIZER, wanted))
 
 
 def test_the_article_is_read_once_then_every_candidate_is_scored_in_one_step():

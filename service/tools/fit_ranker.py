@@ -23,15 +23,20 @@ import itertools
 import json
 import random
 import statistics
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.article import Article
 from service.candidates import FIELDS, Candidate
-from service.tools.evaluation import article_request, best_f1, expected_calibration_error, read_rows
 from service.ranking import Calibration, FieldModel, Ranker, with_model_scores
+from service.tools.evaluation import (
+    article_request,
+    best_f1,
+    expected_calibration_error,
+    read_rows,
+)
 
 if TYPE_CHECKING:
     from service.backends.local.walk import Decisions

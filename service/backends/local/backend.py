@@ -124,8 +124,8 @@ class LocalBackend:
         candidates = [find_candidates(layout.source, layout.text_offset, article.text) for layout, article in zip(layouts, articles)]
         candidates_ms = (time.perf_counter() - started) * 1000 - window_ms
         rows: list[Row[Decisions]] = [
-            Row(walk=self.walker.walk(layout, ids, found), cancel=cancel)
-            for layout, ids, found, cancel in zip(layouts, prompt_ids, candidates, cancels)
+            Row(walk=self.walker.walk(ids, found), cancel=cancel)
+            for ids, found, cancel in zip(prompt_ids, candidates, cancels)
         ]
         with self._lock, torch.inference_mode():
             batch = KVCacheBatch(self.loaded.model, self.loaded.device, self.prefix_cache, len(self.prefix_ids), len(rows))

@@ -27,7 +27,6 @@ class KVCacheBatch:
             self.cache.batch_repeat_interleave(rows)
         self.mask = torch.ones(rows, prefix_length, dtype=torch.long)
         self.lengths = [prefix_length] * rows  # real tokens in each row's cache (positions), pads excluded
-        self.logits: list[torch.Tensor] = [torch.empty(0)] * rows  # next-token scores after each row's last feed
         layer_types = getattr(model.config, "layer_types", None) or []
         self.sliding_window = "sliding_attention" in layer_types or bool(getattr(model.config, "sliding_window", None))
 
@@ -35,7 +34,6 @@ class KVCacheBatch:
         self.cache.batch_select_indices(torch.tensor(indexes))
         self.mask = self.mask[indexes]
         self.lengths = [self.lengths[index] for index in indexes]
-        self.logits = [self.logits[index] for index in indexes]
 
     def feed(self, feeds: list[list[int]]) -> list[torch.Tensor]:
         width = max(map(len, feeds))
@@ -53,9 +51,8 @@ class KVCacheBatch:
         )
         rows = torch.arange(len(feeds))
         columns = torch.tensor([kept.index(end) for end in ends])
-        self.logits = list(output.logits[rows, columns].float().cpu())
         self.lengths = [length + len(ids) for length, ids in zip(self.lengths, feeds)]
-        return self.logits
+        return list(output.logits[rows, columns].float().cpu())
 
     def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         """Every pair in one forward pass after row ``index``'s cache: the pairs are laid end to

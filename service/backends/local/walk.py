@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from service.article import Layout, Span
+from service.article import Span
 from service.backends.local.steps import Feed, Score, Step
 from service.candidates import FIELDS, Candidate, Candidates
 from service.ranking import Ranker
@@ -63,9 +63,9 @@ class Walker:
         self.ranker = ranker
         self.max_candidates = max_candidates
 
-    def walk(self, layout: Layout, prompt_ids: list[int], candidates: Candidates) -> Generator[Step, Any, Decisions]:
-        """Read the article (``prompt_ids``: its prompt after the shared prefix), score its candidates, choose."""
-        del layout  # positions come with the candidates
+    def walk(self, prompt_ids: list[int], candidates: Candidates) -> Generator[Step, Any, Decisions]:
+        """Read the article (``prompt_ids``: its prompt after the shared prefix), score its candidates
+        (their positions in the source come with them), choose."""
         yield Feed(prompt_ids)
         offered: Candidates = {}
         pairs: list[tuple[list[int], list[int]]] = []
