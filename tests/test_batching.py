@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import threading
 from pathlib import Path
 
 import httpx
+import pytest
+import torch
+from transformers import DynamicCache
 
 from service.api.app import create_app
 from service.article import Article
+from service.backends.local.kv_cache import KVCacheBatch
+from service.backends.local.loader import load_model
 from service.errors import Cancelled
 from service.settings import Settings
 from service.summarizer import Summarizer
@@ -67,3 +73,32 @@ def test_concurrent_http_requests_share_batches_and_all_get_their_own_summary(su
         summary = response.json()
         for item in summary["who"] + summary["where"]:
             assert article.text[item["start"] : item["end"]] == item["text"]
+
+
+def test_packed_candidate_scores_equal_each_value_written_alone():
+    """The one packed scoring pass (shared field openings, a custom attention mask) gives each
+    value the mean log-probability it gets when written alone after its opening (float32: exact
+    to rounding)."""
+    loaded = load_model(Settings(dtype="float32"))
+    encode = lambda text: loaded.tokenizer.encode(text, add_special_tokens=False)
+    prompt = encode("Title: Storm hits Braga\n\nHeavy rain flooded homes in Braga on Monday, the mayor said.")
+    pairs = [
+        (encode('{"who": ["'), encode('the mayor"')),
+        (encode('{"where": ["'), encode('Braga"')),
+        (encode('{"who": ["'), encode('Heavy rain"')),
+        (encode('{"when": "'), encode('on Monday"')),
+    ]
+    with torch.inference_mode():
+        batch = KVCacheBatch(loaded.model, loaded.device, DynamicCache(), 0, 1)
+        batch.feed([prompt])
+        before = copy.deepcopy(batch.cache)
+        packed = batch.score(0, pairs)
+        alone = []
+        for context, value in pairs:
+            cache = copy.deepcopy(before)
+            ids = torch.tensor([context + value])
+            logits = loaded.model(input_ids=ids, cache=cache, use_cache=True).logits[0].float()
+            steps = range(len(context) - 1, len(context) + len(value) - 1)
+            alone.append(sum(float(torch.log_softmax(logits[step], -1)[ids[0, step + 1]]) for step in steps) / len(value))
+    assert batch.cache.get_seq_length() == before.get_seq_length()  # the scored values were cut again
+    assert packed == pytest.approx(alone, abs=1e-4)
