@@ -74,6 +74,29 @@ def test_the_event_is_offered_as_headline_endings_whole_and_cut_before_an_adjunc
     assert "meet in Brussels" in what
 
 
+def features_of(field: str, text: str, title: str) -> dict[str, dict[str, float]]:
+    found = find_candidates(f"{title}\n\n{text}", len(title) + 2, text)
+    return {candidate.text: candidate.features for candidate in found[field]}
+
+
+def test_the_headline_predicate_after_a_named_actor_is_marked() -> None:
+    what = features_of("what", "The German group is weighing a sale of its trains business.", "Siemens weighs rail unit sale")
+    assert what["weighs rail unit sale"]["after_subject"] == 1.0
+    assert what["weighs rail unit sale"]["after_named_subject"] == 1.0
+
+
+def test_a_headline_ending_from_inside_a_noun_phrase_is_not_offered() -> None:
+    what = candidates_of("Quarterly profit at the toy maker Acme rose by a third.", "Strong sales lift Acme quarterly profit")["what"]
+    assert "Strong sales lift Acme quarterly profit" in what and "lift Acme quarterly profit" in what
+    assert "sales lift Acme quarterly profit" not in what and "quarterly profit" not in what
+
+
+def test_the_headline_predicate_after_a_common_noun_is_not_after_a_named_actor() -> None:
+    what = features_of("what", "Farmers in the north are preparing to block motorways.", "Farmers prepare to block roads")
+    assert what["prepare to block roads"]["after_subject"] == 1.0
+    assert what["prepare to block roads"]["after_named_subject"] == 0.0
+
+
 def test_without_a_headline_the_event_comes_from_the_first_sentence() -> None:
     what = candidates_of("Heavy rain flooded hundreds of homes in Braga on Monday. More rain is expected.")["what"]
     assert what and all("Braga" in phrase or "flooded" in phrase for phrase in what)

@@ -6,7 +6,7 @@ import random
 
 from service.candidates import FIELDS, Candidate
 from service.ranking import Ranker
-from service.tools.fit_ranker import Example, fit, folds_of
+from service.tools.fit_ranker import Example, fit, fit_field, folds_of
 
 
 def synthetic_examples(count: int, seed: int = 1) -> list[Example]:
@@ -42,3 +42,22 @@ def test_folds_deal_each_file_out_evenly():
     folds = folds_of(examples, 5)
     assert sorted(index for fold in folds for index in fold) == list(range(20))
     assert all(sum(examples[index].source == "a" for index in fold) == 2 for fold in folds)
+
+
+def test_soft_labels_rank_the_fuller_of_two_matching_candidates_first():
+    """Both a whole headline and its predicate 'match' the gold (F1 >= 0.5); fitted on the
+    candidates' F1 itself, the ranker prefers the one that scores higher."""
+    examples = []
+    for number in range(12):
+        gold = f"Ad sales boost profit {number}"
+        candidates = [
+            Candidate(gold, 0, {"whole": 1.0}),
+            Candidate(f"boost profit {number}", 1, {"predicate": 1.0}),
+            Candidate(f"noise {number}", 2, {}),
+        ]
+        examples.append(Example("a", {"what": [gold]}, {"what": candidates}, {"what": [0.0, 0.0, 0.0]}))
+    names = ["predicate", "whole"]
+    matched, _ = fit_field(examples, "what", names, 1.0, "match")
+    soft, _ = fit_field(examples, "what", names, 1.0, "f1")
+    assert abs(matched[0] - matched[1]) < 1e-6
+    assert soft[1] > soft[0]
