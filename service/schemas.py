@@ -116,14 +116,14 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.761
+            "confidence": 0.85
         }
     ],
     "what": {
-        "text": "court orders Shell to cut emissions",
+        "text": "Dutch court orders Shell to cut emissions",
         "start": None,
         "end": None,
-        "confidence": 0.809
+        "confidence": 0.875
     },
     "when": {
         "text": "on Wednesday",
@@ -137,22 +137,22 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.576
+            "confidence": 0.573
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.7,
-        "candidates": 17.7,
-        "prefill": 141.1,
-        "scoring": 309.3,
-        "total": 468.8
+        "window": 0.8,
+        "candidates": 23.5,
+        "prefill": 140.7,
+        "scoring": 232.5,
+        "total": 397.5
     },
     "usage": {
         "prompt_tokens": 412,
         "generated_tokens": 0,
-        "scored_tokens": 129
+        "scored_tokens": 101
     },
     "warnings": []
 }
