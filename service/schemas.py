@@ -143,11 +143,11 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.8,
+        "window": 0.9,
         "candidates": 23.5,
-        "prefill": 140.7,
-        "scoring": 232.5,
-        "total": 397.5
+        "prefill": 124.3,
+        "scoring": 184.3,
+        "total": 333.0
     },
     "usage": {
         "prompt_tokens": 412,
