@@ -78,6 +78,9 @@ DURATION_WORDS = re.compile(r"\b(?:years?|months?|decades?|weeks?|days?|centur(?
 WEEKDAY_WORD = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
 MONTH_WORD = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?=\W|$)", re.I)
 YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
+# What the NER model tags DATE but is no time of an event: an age ("42-year-old") or a measured
+# time ("7.96 seconds").
+NOT_A_TIME = re.compile(r"year-old|\d\s*(?:seconds?|secs?|minutes?|mins?)\b", re.I)
 CLOCK_TIME = re.compile(r"\d\s?(?:am|pm|a\.m\.|p\.m\.)|\d[:.]\d\d", re.I)
 
 
@@ -367,7 +370,7 @@ def _time_expressions(context: _Context) -> list[Candidate]:
     found: dict[str, Candidate] = {}
     for start, end, label in spans:
         text = _clean(source[start:end])
-        if len(text) < 2:
+        if len(text) < 2 or NOT_A_TIME.search(text):
             continue
         key = text.lower()
         if key in found:

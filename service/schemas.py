@@ -129,7 +129,7 @@ SUMMARY_EXAMPLE = {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.812,
+        "confidence": 0.824,
         "date": "2021-05-26"
     },
     "where": [
@@ -143,11 +143,11 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.9,
-        "candidates": 23.5,
-        "prefill": 124.3,
-        "scoring": 184.3,
-        "total": 333.0
+        "window": 1.0,
+        "candidates": 22.0,
+        "prefill": 134.0,
+        "scoring": 189.1,
+        "total": 346.1
     },
     "usage": {
         "prompt_tokens": 412,

@@ -25,6 +25,12 @@ def test_dates_relative_days_and_clock_times_are_time_expressions():
     assert {"8 November 2016", "yesterday", "11.30am", "last week"} <= found
 
 
+def test_an_age_or_a_measured_time_is_no_time_candidate() -> None:
+    when = candidates_of("The 42-year-old sprinter ran 7.96 seconds in Madrid on Sunday.", "Sprinter wins in Madrid")["when"]
+    assert "Sunday" in when or "on Sunday" in when
+    assert not any("year-old" in phrase or "seconds" in phrase for phrase in when)
+
+
 def test_words_that_only_look_like_times_are_not():
     source = "May Smith visited the Sunday School in March Street."
     assert "May" not in texts(source, time_spans(source, everywhere(source)))
