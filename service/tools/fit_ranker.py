@@ -113,7 +113,7 @@ def fit_field(
             rows += [row, row]
             targets += [1, 0]
             weights += [label, 1.0 - label]
-    if not (sum(weight for target, weight in zip(targets, weights) if target) and sum(weight for target, weight in zip(targets, weights) if not target)):
+    if not (sum(weights[0::2]) and sum(weights[1::2])):  # no right or no wrong weight to fit on (rows alternate right, wrong)
         return None
     model = LogisticRegression(C=regularisation, max_iter=2000).fit(rows, targets, sample_weight=weights)
     return [float(weight) for weight in model.coef_[0]], float(model.intercept_[0])
