@@ -126,10 +126,32 @@ def test_request_carries_the_prompt_templates_and_a_schema_of_the_articles_candi
 def test_candidates_are_offered_best_first_by_the_rankers_features():
     backend = backend_with(enforcing)
     source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
-    offered = backend.offer(find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT))
-    for name, ranked in offered.items():
+    offer = backend.offer(find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT))
+    for name, ranked in offer.candidates.items():
         probabilities = [probability for _, probability in ranked]
-        assert probabilities == sorted(probabilities, reverse=True) and len(ranked) <= backend.settings.openai_candidates
+        assert probabilities == sorted(probabilities, reverse=True) and len(ranked) <= backend.settings.openai_candidates[name]
+
+
+def test_each_field_offers_as_many_candidates_as_its_setting_names():
+    backend = backend_with(enforcing, remote_settings(openai_candidates={"who": 3, "what": 2}))
+    source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    offer = backend.offer(find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT))
+    assert {name: len(ranked) for name, ranked in offer.candidates.items()} == {"who": 3, "what": 2, "when": 2, "where": 1}
+
+
+def test_one_number_sets_the_candidates_of_every_field():
+    assert remote_settings(openai_candidates=4).openai_candidates == {"who": 4, "what": 4, "when": 4, "where": 4}
+
+
+def test_a_list_may_be_as_long_as_the_ranker_would_make_it():
+    backend = backend_with(enforcing, remote_settings(openai_candidates=8))
+    source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    found = find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT)
+    offer = backend.offer(found)
+    for name in ("who", "where"):
+        chosen = backend.ranker.choose(name, found[name], [0.0] * len(found[name]))
+        assert offer.most_items[name] == len(chosen)
+    assert offer.most_items["who"] < len(offer.candidates["who"])  # the limit is the ranker's, not the offer's
 
 
 def test_a_text_without_time_expressions_allows_only_null_when():

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -85,6 +86,14 @@ def load_ner() -> None:
         ner_model()
 
 
+@dataclass(frozen=True)
+class Offer:
+    """What the server is asked to choose among, field by field."""
+
+    candidates: dict[str, list[tuple[Candidate, float]]]  # best first, with the ranker's probability
+    most_items: dict[str, int]  # the longest list the server may answer (who, where)
+
+
 class OpenAIBackend:
     """Chooses among an article's candidates through an OpenAI-compatible chat completions endpoint."""
 
@@ -125,29 +134,32 @@ class OpenAIBackend:
                 results.append(error)
         return results
 
-    def offer(self, candidates: Candidates) -> dict[str, list[tuple[Candidate, float]]]:
+    def offer(self, candidates: Candidates) -> Offer:
         """Each field's candidates the server chooses among: the ranker's most probable from their
-        features alone, best first, at most ``openai_candidates``."""
-        offered = {}
+        features alone, best first, at most ``openai_candidates[field]``; and for a list, how many items
+        it may have: as many as the ranker itself would choose (its fitted limit and threshold)."""
+        offered, most = {}, {}
         for field in FIELDS:
             found = candidates[field][: self.settings.max_candidates]
-            ranked = self.ranker.rank(field, found, [0.0] * len(found))  # no model score: features only
-            offered[field] = [(item.candidate, item.probability) for item in ranked[: self.settings.openai_candidates]]
-        return offered
+            no_scores = [0.0] * len(found)  # no model score: features only
+            ranked = self.ranker.rank(field, found, no_scores)
+            offered[field] = [(item.candidate, item.probability) for item in ranked[: self.settings.openai_candidates[field]]]
+            most[field] = min(len(self.ranker.choose(field, found, no_scores)), self.settings.max_items, len(offered[field]))
+        return Offer(offered, most)
 
-    def schema(self, offered: dict[str, list[tuple[Candidate, float]]]) -> dict[str, Any]:
-        """The answer's JSON schema: every value the label of one of ``offered``'s candidates."""
+    def schema(self, offer: Offer) -> dict[str, Any]:
+        """The answer's JSON schema: every value the label of one of the offered candidates."""
 
         def choice(field: str) -> dict[str, Any]:
-            return {"type": "string", "enum": list(labels(offered[field]))}
+            return {"type": "string", "enum": list(labels(offer.candidates[field]))}
 
         properties: dict[str, Any] = {}
         for field in FIELDS:
             if field in LIST_FIELDS:
-                most = min(self.ranker.models[field].max_items, self.settings.max_items, len(offered[field]))
+                most = offer.most_items[field]
                 # const, not maxItems 0: llama-cpp-python's grammar ignores a list's bounds without items.
                 properties[field] = {"type": "array", "items": choice(field), "minItems": 1, "maxItems": most} if most else {"const": []}
-            elif offered[field]:
+            elif offer.candidates[field]:
                 properties[field] = choice(field)
             else:
                 properties[field] = {"type": "null"} if field == "when" else {"const": ""}
@@ -156,18 +168,18 @@ class OpenAIBackend:
     def read(self, article: Article, cancel: threading.Event | None = None) -> Draft:
         started = time.perf_counter()
         layout = Layout.of(article, sentence_cut(article.text, self.settings.openai_max_chars), self.prompts)
-        offered = self.offer(find_candidates(layout.source, layout.text_offset, article.text))
+        offer = self.offer(find_candidates(layout.source, layout.text_offset, article.text))
         timings = {"candidates": (time.perf_counter() - started) * 1000}
         if cancel is not None and cancel.is_set():
             raise Cancelled
         tick = time.perf_counter()
-        answer, usage = self._complete(self.prompts.messages(layout.user), self.schema(offered))
+        answer, usage = self._complete(self.prompts.messages(layout.user), self.schema(offer))
         timings["engine"] = (time.perf_counter() - tick) * 1000
         if cancel is not None and cancel.is_set():
             raise Cancelled
 
         def spans(field: str, values: list[str]) -> list[Span]:
-            by_text = labels(offered[field])
+            by_text = labels(offer.candidates[field])
             chosen: list[Span] = []
             for value in values:
                 if value not in by_text:  # a server that ignored the schema
