@@ -8,8 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 
-import httpx2
-import openai
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -31,12 +30,12 @@ from service.schemas import (
 from service.settings import Settings
 from service.summarizer import Summarizer
 
-Handler = Callable[[httpx2.Request], httpx2.Response]
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def completion(answer: dict | str, finish_reason: str = "stop") -> httpx2.Response:
+def completion(answer: dict | str, finish_reason: str = "stop") -> httpx.Response:
     content = answer if isinstance(answer, str) else json.dumps(answer)
-    return httpx2.Response(
+    return httpx.Response(
         200,
         json={
             "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
@@ -52,12 +51,8 @@ def remote_settings(**overrides: object) -> Settings:
 
 
 def backend_with(handler: Handler, settings: Settings | None = None, retries: int = 2) -> OpenAIBackend:
-    settings = settings or remote_settings()
-    client = openai.OpenAI(
-        base_url=settings.openai_base_url, api_key="k", max_retries=retries,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-    )
-    return OpenAIBackend(load_prompts(), settings, client=client)
+    settings = (settings or remote_settings()).model_copy(update={"openai_max_retries": retries})
+    return OpenAIBackend(load_prompts(), settings, http=httpx.Client(transport=httpx.MockTransport(handler)))
 
 
 def schema_of(body: dict) -> dict:
@@ -79,7 +74,7 @@ def first_choices(body: dict) -> dict:
     return answer
 
 
-def enforcing(request: httpx2.Request) -> httpx2.Response:
+def enforcing(request: httpx.Request) -> httpx.Response:
     return completion(first_choices(json.loads(request.content)))
 
 
@@ -98,7 +93,7 @@ EXAMPLE_REQUEST = SummaryRequest(text=EXAMPLE_TEXT, title=EXAMPLE_TITLE, publish
 def test_request_carries_the_prompt_templates_and_a_schema_of_the_articles_candidates():
     seen: list[dict] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         return enforcing(request)
 
@@ -157,7 +152,7 @@ def test_a_list_may_be_as_long_as_the_ranker_would_make_it():
 def test_a_text_without_time_expressions_allows_only_null_when():
     seen: list[dict] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         return enforcing(request)
 
@@ -168,7 +163,7 @@ def test_a_text_without_time_expressions_allows_only_null_when():
 def test_quotes_in_a_candidate_become_an_enum_label_that_maps_back_to_the_article():
     seen: list[dict] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         return enforcing(request)
 
@@ -183,7 +178,7 @@ def test_quotes_in_a_candidate_become_an_enum_label_that_maps_back_to_the_articl
 def test_a_field_without_candidates_is_a_constant():
     seen: list[dict] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         return enforcing(request)
 
@@ -195,7 +190,7 @@ def test_a_field_without_candidates_is_a_constant():
 def test_json_object_setting_sends_the_schema_inline():
     seen: list[dict] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         return enforcing(request)
 
@@ -208,12 +203,12 @@ def test_json_object_setting_sends_the_schema_inline():
 def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog: pytest.LogCaptureFixture, status: int):
     sent: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         sent.append(body["response_format"]["type"])
         if body["response_format"]["type"] != "json_object":  # as llama-cpp-python's server answers
             detail = [{"type": "literal_error", "loc": ["body", "response_format", "type"], "msg": "Input should be 'text' or 'json_object'"}]
-            return httpx2.Response(status, json={"detail": detail})
+            return httpx.Response(status, json={"detail": detail})
         return enforcing(request)
 
     backend = backend_with(handler)
@@ -230,11 +225,11 @@ def test_a_server_that_rejects_json_schema_gets_json_object_from_then_on(caplog:
 def test_a_server_that_only_accepts_json_schema_works_without_a_setting():
     sent: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         sent.append(body["response_format"]["type"])
         if body["response_format"]["type"] != "json_schema":
-            return httpx2.Response(400, json={"error": {"message": "response_format.type must be json_schema", "type": "invalid_request_error"}})
+            return httpx.Response(400, json={"error": {"message": "response_format.type must be json_schema", "type": "invalid_request_error"}})
         return enforcing(request)
 
     summary = Summarizer(backend_with(handler)).summarize(EXAMPLE_REQUEST)
@@ -245,9 +240,9 @@ def test_a_server_that_only_accepts_json_schema_works_without_a_setting():
 def test_a_bad_request_about_something_else_is_not_retried_as_json_object():
     sent: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         sent.append(json.loads(request.content)["response_format"]["type"])
-        return httpx2.Response(400, json={"error": {"message": "the prompt is longer than the context window"}})
+        return httpx.Response(400, json={"error": {"message": "the prompt is longer than the context window"}})
 
     with pytest.raises(InferenceServerError, match="answered 400"):
         backend_with(handler).read(EXAMPLE)
@@ -266,7 +261,7 @@ def test_answers_are_candidates_at_the_articles_offsets():
 
 
 def test_a_value_that_is_not_a_candidate_is_a_server_error():
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         return completion(first_choices(json.loads(request.content)) | {"where": ["Amsterdam"]})
 
     with pytest.raises(InferenceServerError, match="not one of the candidates"):
@@ -276,9 +271,9 @@ def test_a_value_that_is_not_a_candidate_is_a_server_error():
 def test_server_errors_are_retried_until_the_server_answers():
     calls: list[int] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx2.Response(503, json={"error": "warming up"}) if len(calls) < 3 else enforcing(request)
+        return httpx.Response(503, json={"error": "warming up"}) if len(calls) < 3 else enforcing(request)
 
     draft = backend_with(handler, retries=2).read(EXAMPLE)
     assert len(calls) == 3 and draft.who
@@ -287,17 +282,42 @@ def test_server_errors_are_retried_until_the_server_answers():
 def test_rate_limit_is_retried():
     calls: list[int] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx2.Response(429, headers={"retry-after": "0"}) if len(calls) == 1 else enforcing(request)
+        return httpx.Response(429, headers={"retry-after": "0"}) if len(calls) == 1 else enforcing(request)
 
     backend_with(handler).read(EXAMPLE)
     assert len(calls) == 2
 
 
+def test_a_server_that_cannot_be_reached_raises_inference_server_error():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(InferenceServerError, match="did not answer"):
+        backend_with(handler, retries=1).read(EXAMPLE)
+
+
+def test_a_retry_after_header_sets_the_wait_and_a_date_falls_back_to_backoff():
+    assert openai_backend._backoff(0, "3") == 3.0
+    assert openai_backend._backoff(2, "Wed, 21 Oct 2026 07:28:00 GMT") == 2.0
+    assert openai_backend._backoff(10, None) == openai_backend.MAX_BACKOFF_S
+
+
+def test_the_api_key_is_sent_as_a_bearer_token():
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return enforcing(request)
+
+    backend_with(handler, remote_settings(openai_api_key="sk-test")).read(EXAMPLE)
+    assert seen == ["Bearer sk-test"]
+
+
 def test_a_server_that_stays_down_raises_inference_server_error():
     with pytest.raises(InferenceServerError, match="answered 500"):
-        backend_with(lambda request: httpx2.Response(500, json={"error": "boom"}), retries=1).read(EXAMPLE)
+        backend_with(lambda request: httpx.Response(500, json={"error": "boom"}), retries=1).read(EXAMPLE)
 
 
 def test_an_answer_that_breaks_the_schema_raises_inference_server_error():
@@ -312,7 +332,7 @@ def test_an_answer_cut_at_max_tokens_raises_inference_server_error():
 
 def test_api_answers_502_problem_when_the_inference_server_stays_down():
     settings = remote_settings()
-    backend = backend_with(lambda request: httpx2.Response(502, text="bad gateway"), settings, retries=0)
+    backend = backend_with(lambda request: httpx.Response(502, text="bad gateway"), settings, retries=0)
     with TestClient(create_app(settings, summarizer=Summarizer(backend))) as client:
         response = client.post("/v1/summaries", json={"text": EXAMPLE_TEXT})
     assert response.status_code == 502

@@ -15,6 +15,9 @@ The structured-output field is negotiated: ``json_schema`` first; a server that 
 from then on, for the whole process, and the switch is logged once.
 
 Imports neither torch nor transformers (a test checks): a replica stays small and starts at once.
+For the same reason the calls are plain httpx (already loaded by the web framework) rather than
+the openai SDK, whose import alone took 0.3 s of a replica's 2 s start: one endpoint, a retry
+loop and an error shape are all this backend needs of it.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import openai
-from pydantic import ValidationError
+import httpx
+from pydantic import BaseModel, Field, ValidationError
 
 from service.article import Article, Draft, Layout, Span, sentence_cut
 from service.candidates import FIELDS, Candidate, Candidates, find_candidates, ner_model
@@ -44,7 +47,9 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 LIST_FIELDS = ("who", "where")
-RETRIED = (408, 409, 429)  # with 5xx, what the openai client retries
+RETRIED = (408, 409, 429)  # retried, with every 5xx and a failed connection (as OpenAI's own clients do)
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 8.0  # doubling between retries; a Retry-After of up to MAX_RETRY_AFTER_S is honoured
+MAX_RETRY_AFTER_S = 60.0
 JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
 # What a server's rejection of a response_format names (llama-cpp-python: 500 "('body', 'response_format', 'type') Input should be 'text' or 'json_object'").
 FORMAT_WORDS = ("response_format", "json_schema")
@@ -98,21 +103,16 @@ class OpenAIBackend:
     """Chooses among an article's candidates through an OpenAI-compatible chat completions endpoint."""
 
     def __init__(
-        self, prompts: Prompts, settings: Settings, client: openai.OpenAI | None = None, ranker: Ranker | None = None
+        self, prompts: Prompts, settings: Settings, http: httpx.Client | None = None, ranker: Ranker | None = None
     ) -> None:
         started = time.perf_counter()
         self.prompts = prompts
         self.settings = settings
         self.ranker = ranker or Ranker.load()
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-        # The client retries 408/409/429/5xx and connection errors with exponential backoff
-        # (0.5 s doubling, up to 8 s, honouring Retry-After), so none of that is written here.
-        self.client = client or openai.OpenAI(
-            base_url=settings.openai_base_url,
-            api_key=key,
-            timeout=settings.openai_timeout_s,
-            max_retries=settings.openai_max_retries,
-        )
+        self.http = http or httpx.Client(timeout=settings.openai_timeout_s)
+        self.http.headers["Authorization"] = f"Bearer {key}"
+        self.url = f"{str(settings.openai_base_url).rstrip('/')}/chat/completions"
         load_ner()  # at start, so the first request is not the slow one
         self._load_seconds = time.perf_counter() - started
 
@@ -210,10 +210,10 @@ class OpenAIBackend:
         where = self.settings.openai_base_url
         try:
             response = self._negotiated(messages, schema)
-        except openai.APIStatusError as error:
+        except ServerRefused as error:
             raise InferenceServerError(f"the inference server at {where} answered {error.status_code}: {error.message}") from error
-        except openai.APIConnectionError as error:  # includes timeouts
-            raise InferenceServerError(f"the inference server at {where} did not answer: {error}") from error
+        except httpx.TransportError as error:  # includes timeouts
+            raise InferenceServerError(f"the inference server at {where} did not answer: {error!r}") from error
         choice = response.choices[0]
         if choice.finish_reason == "length":
             raise InferenceServerError(
@@ -226,12 +226,12 @@ class OpenAIBackend:
         usage = (response.usage.prompt_tokens, response.usage.completion_tokens) if response.usage else (0, 0)
         return answer, usage
 
-    def _negotiated(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
+    def _negotiated(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion:
         """The completion, sent the way this server takes the schema.
 
         The setting, if not 'auto'; else what this process learnt about the server; else a first
-        try of json_schema without retries (llama-cpp-python rejects it with a 500 that the client
-        would otherwise retry): a rejection naming the field switches this server to json_object
+        try of json_schema without retries (llama-cpp-python rejects it with a 500 that would
+        otherwise be retried): a rejection naming the field switches this server to json_object
         for the process; any other failure is tried again as usual, with retries.
         """
         url = str(self.settings.openai_base_url)
@@ -241,30 +241,48 @@ class OpenAIBackend:
         if kind:
             return self._create(messages, self.response_format(kind, schema))
         try:
-            response = self._create(messages, self.response_format(JSON_SCHEMA, schema), self.client.with_options(max_retries=0))
-        except openai.APIStatusError as error:
-            if not _names_the_format(error):
+            response = self._create(messages, self.response_format(JSON_SCHEMA, schema), retries=0)
+        except ServerRefused as error:
+            if not error.names_the_format():
                 if error.status_code < 500 and error.status_code not in RETRIED:
                     raise
                 return self._create(messages, self.response_format(JSON_SCHEMA, schema))
             self._remember_json_object(error)
             return self._create(messages, self.response_format(JSON_OBJECT, schema))
-        except openai.APIConnectionError:
+        except httpx.TransportError:
             return self._create(messages, self.response_format(JSON_SCHEMA, schema))
         with _format_lock:
             _server_formats.setdefault(url, JSON_SCHEMA)
         return response
 
-    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any], client: openai.OpenAI | None = None) -> Any:
-        return (client or self.client).chat.completions.create(
-            model=self.model_name,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=0,
-            max_tokens=self.settings.openai_max_tokens,
-            response_format=response_format,  # type: ignore[arg-type]
-        )
+    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any], retries: int | None = None) -> Completion:
+        """One chat completion, retried after 408/409/429/5xx or a failed connection with doubling
+        backoff (or the server's Retry-After), ``openai_max_retries`` times unless told otherwise."""
+        body = {
+            "model": self.model_name, "messages": messages, "temperature": 0,
+            "max_tokens": self.settings.openai_max_tokens, "response_format": response_format,
+        }
+        retries = self.settings.openai_max_retries if retries is None else retries
+        for attempt in range(retries + 1):
+            last = attempt == retries
+            try:
+                response = self.http.post(self.url, json=body)
+            except httpx.TransportError:
+                if last:
+                    raise
+                time.sleep(_backoff(attempt, None))
+                continue
+            if response.is_success:
+                try:
+                    return Completion.model_validate_json(response.content)
+                except ValidationError as error:
+                    raise ServerRefused(response.status_code, f"not a chat completion: {error.errors()[0]['msg']}", None) from error
+            if last or not (response.status_code in RETRIED or response.status_code >= 500):
+                raise ServerRefused.of(response)
+            time.sleep(_backoff(attempt, response.headers.get("retry-after")))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _remember_json_object(self, error: openai.APIStatusError) -> None:
+    def _remember_json_object(self, error: ServerRefused) -> None:
         url = str(self.settings.openai_base_url)
         with _format_lock:
             first = _server_formats.get(url) != JSON_OBJECT
@@ -293,7 +311,60 @@ def labels(offered: list[tuple[Candidate, float]]) -> dict[str, tuple[Candidate,
     return found
 
 
-def _names_the_format(error: openai.APIStatusError) -> bool:
-    """Whether a 400/422 is about the response_format field (not, say, a prompt too long)."""
-    said = f"{error.message} {json.dumps(error.body, default=str) if error.body is not None else ''}".lower()
-    return any(word in said for word in FORMAT_WORDS)
+class ServerRefused(Exception):
+    """The inference server answered with an error status (after any retries)."""
+
+    def __init__(self, status_code: int, message: str, body: Any) -> None:
+        super().__init__(f"{status_code}: {message}")
+        self.status_code, self.message, self.body = status_code, message, body
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> ServerRefused:
+        """The error, with the message where OpenAI-compatible servers put it ({"error": {"message"}}, "detail", or the text)."""
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        message = response.text[:500]
+        if isinstance(body, dict):
+            error = body.get("error")
+            said = error.get("message") if isinstance(error, dict) else error or body.get("detail") or body.get("message")
+            message = str(said) if said else message
+        return cls(response.status_code, message, body)
+
+    def names_the_format(self) -> bool:
+        """Whether a 4xx/5xx is about the response_format field (not, say, a prompt too long)."""
+        said = f"{self.message} {json.dumps(self.body, default=str) if self.body is not None else ''}".lower()
+        return any(word in said for word in FORMAT_WORDS)
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    """Seconds before retry ``attempt + 1``: the server's Retry-After (in seconds) if it gave a usable one."""
+    try:
+        wanted = float(retry_after) if retry_after is not None else -1.0
+    except ValueError:
+        wanted = -1.0  # an HTTP date: back off as usual
+    if 0 <= wanted <= MAX_RETRY_AFTER_S:
+        return wanted
+    return min(FIRST_BACKOFF_S * 2**attempt, MAX_BACKOFF_S)
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+    finish_reason: str | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Completion(BaseModel):
+    """The part of an OpenAI chat completion this backend reads."""
+
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
