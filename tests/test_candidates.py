@@ -160,3 +160,11 @@ def test_a_place_is_after_a_locative_only_when_the_preposition_governs_it() -> N
     found = find_candidates(text, 0, text)["where"]
     marked = {candidate.text: candidate.features["after_locative"] for candidate in found}
     assert marked["Pyongyang"] == 1.0 and marked["Beijing"] == 0.0
+
+
+def test_a_place_is_marked_as_a_country_or_a_city() -> None:
+    text = "Floods hit Porto and the rest of Portugal on Monday, and the Netherlands sent help."
+    found = {candidate.text: candidate.features for candidate in find_candidates(text, 0, text)["where"]}
+    assert (found["Porto"]["city"], found["Porto"]["country"]) == (1.0, 0.0)
+    assert (found["Portugal"]["city"], found["Portugal"]["country"]) == (0.0, 1.0)
+    assert found["Netherlands"]["country"] == 1.0  # GeoNames writes "The Netherlands"
