@@ -116,7 +116,7 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.85
+            "confidence": 0.851
         }
     ],
     "what": {
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.573
+            "confidence": 0.656
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.0,
-        "candidates": 22.0,
-        "prefill": 134.0,
-        "scoring": 189.1,
-        "total": 346.1
+        "window": 0.6,
+        "candidates": 14.8,
+        "prefill": 134.1,
+        "scoring": 166.6,
+        "total": 316.1
     },
     "usage": {
         "prompt_tokens": 412,
