@@ -81,6 +81,15 @@ YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 # What the NER model tags DATE but is no time of an event: an age ("42-year-old") or a measured
 # time ("7.96 seconds").
 NOT_A_TIME = re.compile(r"year-old|\d\s*(?:seconds?|secs?|minutes?|mins?)\b", re.I)
+# Nor is a bare length of time ("108 years", "about three months": how long, not when), unless the
+# words after it make it one ("two days before the election", "three months ago").
+LENGTH_OF_TIME = re.compile(
+    r"(?:about |around |nearly |almost |more than |over |some |up to |just )?"
+    r"(?:\d[\d,.]*|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|a few|many)"
+    r"\s(?:hours?|days?|weeks?|months?|years?|decades?|centuries)",
+    re.I,
+)
+MAKES_IT_A_TIME = re.compile(r"\s*(?:ago|before|after|later|earlier|from now)\b", re.I)
 CLOCK_TIME = re.compile(r"\d\s?(?:am|pm|a\.m\.|p\.m\.)|\d[:.]\d\d", re.I)
 
 
@@ -384,6 +393,8 @@ def _time_expressions(context: _Context) -> list[Candidate]:
     for start, end, label in spans:
         text = _clean(source[start:end])
         if len(text) < 2 or NOT_A_TIME.search(text):
+            continue
+        if LENGTH_OF_TIME.fullmatch(text) and not MAKES_IT_A_TIME.match(source, end):
             continue
         key = text.lower()
         if key in found:

@@ -116,7 +116,7 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.851
+            "confidence": 0.849
         }
     ],
     "what": {
@@ -129,7 +129,7 @@ SUMMARY_EXAMPLE = {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.824,
+        "confidence": 0.736,
         "date": "2021-05-26"
     },
     "where": [
@@ -143,11 +143,11 @@ SUMMARY_EXAMPLE = {
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.6,
-        "candidates": 14.8,
-        "prefill": 134.1,
-        "scoring": 166.6,
-        "total": 316.1
+        "window": 1.3,
+        "candidates": 17.8,
+        "prefill": 149.3,
+        "scoring": 208.9,
+        "total": 377.4
     },
     "usage": {
         "prompt_tokens": 412,

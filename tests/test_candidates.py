@@ -31,6 +31,12 @@ def test_an_age_or_a_measured_time_is_no_time_candidate() -> None:
     assert not any("year-old" in phrase or "seconds" in phrase for phrase in when)
 
 
+def test_a_length_of_time_is_no_time_candidate_unless_the_words_after_make_it_one() -> None:
+    when = candidates_of("The bridge, which stood for 108 years, collapsed on Sunday, two days before the vote.")["when"]
+    assert "108 years" not in when
+    assert "two days" in when and ("Sunday" in when or "on Sunday" in when)
+
+
 def test_words_that_only_look_like_times_are_not():
     source = "May Smith visited the Sunday School in March Street."
     assert "May" not in texts(source, time_spans(source, everywhere(source)))
