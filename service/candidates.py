@@ -345,6 +345,7 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
         if position < 0:
             continue
         doc = context.doc
+        place_name = place_key(text)
         features = {f"label_{name}": float(label == name) for name in labels}
         features |= context.placement(position, text)
         features |= {
@@ -355,8 +356,8 @@ def _entities(context: _Context, kind: str) -> list[Candidate]:
             "log_tokens": math.log1p(len(span)),
             "after_locative": _after_locative(span),
             **(
-                {"country": float(place_key(text) in places["country"]), "city": float(place_key(text) in places["city"])}
-                if kind == "where" else {"gazetteer": float(place_key(text) in places["any"])}
+                {"country": float(place_name in places["country"]), "city": float(place_name in places["city"])}
+                if kind == "where" else {"gazetteer": float(place_name in places["any"])}
             ),
             "log_mentions": math.log1p(_mentions(context.article_text, text, label == "PERSON") + context.title.count(text)),
             "log_spans": 0.0,

@@ -141,8 +141,11 @@ class Ranker:
     def choose(self, field: str, candidates: list[Candidate], scores: list[float]) -> list[Ranked]:
         """The answer: the best candidate, then more (list fields) while probable enough; each
         with its calibrated confidence."""
+        return self.choose_ranked(field, self.rank(field, candidates, scores))
+
+    def choose_ranked(self, field: str, ranked: list[Ranked]) -> list[Ranked]:
+        """``choose`` on candidates ``rank`` has already ordered."""
         model = self.models[field]
-        ranked = self.rank(field, candidates, scores)
         chosen = ranked[:1]
         for item in ranked[1 : model.max_items]:
             if item.probability < model.threshold:

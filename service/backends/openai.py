@@ -141,10 +141,9 @@ class OpenAIBackend:
         offered, most = {}, {}
         for field in FIELDS:
             found = candidates[field][: self.settings.max_candidates]
-            no_scores = [0.0] * len(found)  # no model score: features only
-            ranked = self.ranker.rank(field, found, no_scores)
+            ranked = self.ranker.rank(field, found, [0.0] * len(found))  # no model score: features only
             offered[field] = [(item.candidate, item.probability) for item in ranked[: self.settings.openai_candidates[field]]]
-            most[field] = min(len(self.ranker.choose(field, found, no_scores)), self.settings.max_items, len(offered[field]))
+            most[field] = min(len(self.ranker.choose_ranked(field, ranked)), self.settings.max_items, len(offered[field]))
         return Offer(offered, most)
 
     def schema(self, offer: Offer) -> dict[str, Any]:
