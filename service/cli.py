@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("gold", type=Path, nargs="+", help="gold JSONL files; each weighs the same in the cross-validated F1")
     fit.add_argument("--out", type=Path, required=True, help="where to write the fitted ranker (the shipped one is service/ranker.json)")
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    fit.add_argument("--repeats", type=int, default=5, help="shuffles of the folds; settings are chosen by the mean over all of them")
     fit.add_argument("--calibration", type=Path, metavar="PLOT.png", help="also write the reliability diagram of the cross-validated confidences (needs matplotlib)")
     add_model_options(fit)
     return parser
@@ -201,11 +202,19 @@ def fit_ranker(settings: Settings, args: argparse.Namespace) -> None:
     if not isinstance(backend, LocalBackend):
         raise ValueError("fit-ranker scores candidates with the local model: use the local backend")
     examples = fitting.examples_from(args.gold, backend.decide, lambda rows: tqdm(rows, unit="article"))
-    fitted = fitting.fit(examples, args.folds)
+    fitted = fitting.fit(examples, args.folds, args.repeats)
     fitting.write(args.out, fitted)
     cross_validated = fitted["cross_validation"]["f1"]
     files = list(cross_validated["mean"])
-    results = {name: {"ranker (cross-validated)": {field: cross_validated[field][name] for field in cross_validated}} for name in files}
+    by_split = fitted["cross_validation"]["f1_by_split"]
+    results = {
+        name: {"ranker (cross-validated, mean of the splits)": {field: cross_validated[field][name] for field in cross_validated}}
+        | {
+            f"ranker (split {repeat})": {field: by_split[field][name][repeat] for field in by_split}
+            for repeat in range(args.repeats)
+        }
+        for name in files
+    }
     for line in evaluation.table(results):
         print(line)
     print(json.dumps({field: entry["setting"] for field, entry in fitted["fields"].items()}))

@@ -116,20 +116,20 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.849
+            "confidence": 0.852
         }
     ],
     "what": {
         "text": "Dutch court orders Shell to cut emissions",
         "start": None,
         "end": None,
-        "confidence": 0.875
+        "confidence": 0.761
     },
     "when": {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.736,
+        "confidence": 0.742,
         "date": "2021-05-26"
     },
     "where": [
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.656
+            "confidence": 0.632
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.3,
-        "candidates": 17.8,
-        "prefill": 149.3,
-        "scoring": 208.9,
-        "total": 377.4
+        "window": 0.6,
+        "candidates": 13.3,
+        "prefill": 147.1,
+        "scoring": 180.3,
+        "total": 341.3
     },
     "usage": {
         "prompt_tokens": 412,

@@ -37,6 +37,22 @@ def test_a_signal_that_marks_the_answer_is_learned_and_cross_validated():
         assert [item.candidate.text for item in chosen] == example.gold[field]
 
 
+def test_the_cross_validated_f1_is_the_mean_over_the_repeated_splits():
+    examples = synthetic_examples(40)
+    for example in examples[::3]:  # some articles whose right candidate carries no signal
+        for field in FIELDS:
+            for candidate in example.candidates[field]:
+                candidate.features["signal"] = 0.0
+    fitted = fit(examples, folds=4, repeats=3)
+    report = fitted["cross_validation"]
+    assert report["repeats"] == 3
+    for field in FIELDS:
+        for source in ("a", "b"):
+            splits = report["f1_by_split"][field][source]
+            assert len(splits) == 3
+            assert abs(report["f1"][field][source] - sum(splits) / 3) <= 0.001
+
+
 def test_folds_deal_each_file_out_evenly():
     examples = synthetic_examples(20)
     folds = folds_of(examples, 5)
