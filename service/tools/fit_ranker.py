@@ -10,8 +10,8 @@ regression does the fitting.
 
 The cross-validation is repeated over several shuffles of the folds (``REPEATS``) and a setting is
 scored by its mean over all of them: on a few dozen articles one split alone swings a field's F1 by
-up to 0.05 (measured on the dev sets: bbc-5w-dev where 0.521-0.576 over four splits), enough to
-pick a setting by the luck of the split. The report gives the mean and each split's figure.
+up to 0.1 (measured on the dev sets, one setting over five splits: bbc-5w-dev where 0.434-0.526,
+giveme5w1h-dev when 0.449-0.559), enough to pick a setting by the luck of the split. The report gives the mean and each split's figure.
 
 Confidence: the best setting's out-of-fold choices (on every article, those whose gold is empty
 included: any answer there is wrong) are labelled right when their token F1 against a gold phrase
