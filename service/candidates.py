@@ -2,7 +2,8 @@
 
 A trained NER model (spaCy's ``en_core_web_sm``, MIT) proposes who (people, organisations,
 nationalities, countries; the subject of an opening sentence when it is a group such as "Several
-people"), where (countries, cities, regions, facilities, datelines) and when (dates and times,
+people"), where (countries, cities, regions, facilities, datelines, and known place names the NER
+model missed) and when (dates and times,
 plus this module's time expressions: spaCy misses "on Tuesday night", "at around 6am"). what is
 the headline from each of its first words, cut before an adjunct or not, or the first sentence
 and its predicate. Each candidate carries plain numeric features (position, mentions, subject,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -294,6 +296,25 @@ def _entity_mentions(context: _Context, kind: str):
     else:
         for match in DATELINE.finditer(context.source, context.text_offset):
             yield doc.char_span(match.start(1), match.start(1) + len(match.group(1).rstrip()), alignment_mode="expand"), "DATELINE", False
+        yield from ((span, "GAZETTEER", False) for span in _missed_places(context))
+
+
+def _missed_places(context: _Context) -> Iterator[SpacySpan]:
+    """Known place names (GeoNames) in the text that the small NER model tagged as nothing ("in
+    Cardiff on Saturday"): proper nouns of one or two words, not opening a sentence (where a capital
+    says nothing) and not in the headline (where every word has one)."""
+    doc = context.doc
+    places = known_places()["any"]
+    for token in doc:
+        if token.idx < context.text_offset or token.ent_type_ or token.pos_ != "PROPN" or token.is_sent_start:
+            continue
+        if token.i > 0 and doc[token.i - 1].pos_ == "PROPN" and not doc[token.i - 1].ent_type_:
+            continue  # inside a longer name, tried from its first word
+        for length in (2, 1):
+            span = doc[token.i : token.i + length]
+            if len(span) == length and all(part.pos_ == "PROPN" and not part.ent_type_ for part in span) and place_key(span.text) in places:
+                yield span
+                break
 
 
 REPORTING_VERBS = frozenset("say tell announce report add confirm state claim warn reveal".split())
@@ -324,7 +345,7 @@ def _of_main_verb(span: SpacySpan) -> float:
 
 
 def _entities(context: _Context, kind: str) -> list[Candidate]:
-    labels = (*WHO_LABELS, "NP") if kind == "who" else (*WHERE_LABELS, "ORG", "DATELINE")
+    labels = (*WHO_LABELS, "NP") if kind == "who" else (*WHERE_LABELS, "ORG", "DATELINE", "GAZETTEER")
     found: dict[str, Candidate] = {}
     places = known_places()
     for span, label, variant in _entity_mentions(context, kind):

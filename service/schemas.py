@@ -116,7 +116,7 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.852
+            "confidence": 0.851
         }
     ],
     "what": {
@@ -129,7 +129,7 @@ SUMMARY_EXAMPLE = {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.742,
+        "confidence": 0.741,
         "date": "2021-05-26"
     },
     "where": [
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.632
+            "confidence": 0.663
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.6,
-        "candidates": 13.3,
-        "prefill": 147.1,
-        "scoring": 180.3,
-        "total": 341.3
+        "window": 0.7,
+        "candidates": 13.8,
+        "prefill": 155.8,
+        "scoring": 184.1,
+        "total": 354.3
     },
     "usage": {
         "prompt_tokens": 412,

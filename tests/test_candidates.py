@@ -174,3 +174,14 @@ def test_a_place_is_marked_as_a_country_or_a_city() -> None:
     assert (found["Porto"]["city"], found["Porto"]["country"]) == (1.0, 0.0)
     assert (found["Portugal"]["city"], found["Portugal"]["country"]) == (0.0, 1.0)
     assert found["Netherlands"]["country"] == 1.0  # GeoNames writes "The Netherlands"
+
+
+def test_a_known_place_the_ner_model_missed_is_a_place_candidate() -> None:
+    text = "The 18-year-old centre will play in Cardiff on Saturday, his coach said."
+    where = {candidate.text: candidate.features for candidate in find_candidates(text, 0, text)["where"]}
+    assert where["Cardiff"]["label_GAZETTEER"] == 1.0
+
+
+def test_a_known_place_name_opening_a_sentence_is_not_taken_from_its_capital() -> None:
+    text = "Bath council met on Monday."
+    assert candidates_of(text)["where"] == []
