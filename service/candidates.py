@@ -300,19 +300,22 @@ def _entity_mentions(context: _Context, kind: str):
 
 
 def _missed_places(context: _Context) -> Iterator[SpacySpan]:
-    """Known place names (GeoNames) in the text that the small NER model tagged as nothing ("in
-    Cardiff on Saturday"): proper nouns of one or two words, not opening a sentence (where a capital
-    says nothing) and not in the headline (where every word has one)."""
+    """Known place names (GeoNames) in the text that the small NER model tagged as nothing, where a
+    locative preposition says they are places ("in Cardiff on Saturday"): one or two capitalised
+    proper nouns, not inside a longer name. Without the preposition the gazetteer's common words
+    and surnames ("a Mori poll", "Tony Wright") came through as places on BBC articles."""
     doc = context.doc
     places = known_places()["any"]
     for token in doc:
-        if token.idx < context.text_offset or token.ent_type_ or token.pos_ != "PROPN" or token.is_sent_start:
+        if token.idx < context.text_offset or token.i == 0 or doc[token.i - 1].lower_ not in LOCATIVE:
             continue
-        if token.i > 0 and doc[token.i - 1].pos_ == "PROPN" and not doc[token.i - 1].ent_type_:
-            continue  # inside a longer name, tried from its first word
         for length in (2, 1):
             span = doc[token.i : token.i + length]
-            if len(span) == length and all(part.pos_ == "PROPN" and not part.ent_type_ for part in span) and place_key(span.text) in places:
+            after = doc[span.end] if span.end < len(doc) else None
+            if (
+                len(span) == length and all(part.pos_ == "PROPN" and part.is_title and not part.ent_type_ for part in span)
+                and not (after is not None and after.pos_ == "PROPN") and place_key(span.text) in places
+            ):
                 yield span
                 break
 

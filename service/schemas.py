@@ -116,7 +116,7 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.851
+            "confidence": 0.852
         }
     ],
     "what": {
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.663
+            "confidence": 0.604
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.7,
-        "candidates": 13.8,
-        "prefill": 155.8,
-        "scoring": 184.1,
-        "total": 354.3
+        "window": 0.8,
+        "candidates": 17.1,
+        "prefill": 180.3,
+        "scoring": 207.5,
+        "total": 405.7
     },
     "usage": {
         "prompt_tokens": 412,

@@ -185,3 +185,9 @@ def test_a_known_place_the_ner_model_missed_is_a_place_candidate() -> None:
 def test_a_known_place_name_opening_a_sentence_is_not_taken_from_its_capital() -> None:
     text = "Bath council met on Monday."
     assert candidates_of(text)["where"] == []
+
+
+def test_a_known_place_name_is_taken_only_where_a_locative_preposition_makes_it_a_place() -> None:
+    text = "Fans of Leicester travelled to Bath for the match. The 18-year-old centre will play in Cardiff on Saturday."
+    found = find_candidates(text, 0, text)["where"]
+    assert [candidate.text for candidate in found if candidate.features.get("label_GAZETTEER")] == ["Cardiff"]
