@@ -11,7 +11,8 @@ regression does the fitting.
 The cross-validation is repeated over several shuffles of the folds (``REPEATS``) and a setting is
 scored by its mean over all of them: on a few dozen articles one split alone swings a field's F1 by
 up to 0.1 (measured on the dev sets, one setting over five splits: bbc-5w-dev where 0.434-0.526,
-giveme5w1h-dev when 0.449-0.559), enough to pick a setting by the luck of the split. The report gives the mean and each split's figure.
+giveme5w1h-dev when 0.449-0.559), enough to pick a setting by the luck of the split. The report
+gives the mean and each split's figure.
 
 Confidence: the best setting's out-of-fold choices (on every article, those whose gold is empty
 included: any answer there is wrong) are labelled right when their token F1 against a gold phrase
@@ -185,12 +186,13 @@ def cross_validate(
                             for item in items
                         ]
 
-    def overall(per_file: dict[str, list[list[float]]]) -> float:
-        return statistics.fmean(statistics.fmean(value for split in per_split for value in split) for per_split in per_file.values())
+    def pooled(per_split: list[list[float]]) -> float:
+        """One file's F1 over every split's articles."""
+        return statistics.fmean(value for split in per_split for value in split)
 
-    best = max(outcomes, key=lambda setting: overall(outcomes[setting]))
+    best = max(outcomes, key=lambda setting: statistics.fmean(pooled(per_split) for per_split in outcomes[setting].values()))
     regularisation, rule, empty_gold, max_items, threshold = best
-    per_file = {source: round(statistics.fmean(v for split in per_split for v in split), 3) for source, per_split in outcomes[best].items()}
+    per_file = {source: round(pooled(per_split), 3) for source, per_split in outcomes[best].items()}
     per_split = {source: [round(statistics.fmean(split), 3) for split in splits_of] for source, splits_of in outcomes[best].items()}
     setting = {"regularisation": regularisation, "label_rule": rule, "empty_gold": empty_gold, "max_items": max_items, "threshold": threshold}
     return setting, per_file, per_split, choices[best]
