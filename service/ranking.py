@@ -96,17 +96,40 @@ def _shipped() -> dict:
 
 
 @dataclass(frozen=True)
+class ValueScore:
+    """The language model's log-probabilities for one candidate written as its field's value.
+
+    ``mean`` is over all its tokens (and the closing quote); ``first`` is its first token's alone,
+    where the model chooses which answer to start. Once a name has begun its other tokens are
+    near-certain copies ("Choe" -> "Son Hui"), so the mean mostly says how easy a candidate is to
+    copy, the first token which one the model would give (measured in the README: adding it raised
+    who's cross-validated F1 by ~0.02 on both dev sets)."""
+
+    mean: float
+    first: float
+
+    @classmethod
+    def unscored(cls, count: int) -> list[ValueScore]:
+        """Scores for ``count`` candidates no model read (the ranker then weighs their features alone)."""
+        return [cls(0.0, 0.0)] * count
+
+
+@dataclass(frozen=True)
 class Ranked:
     candidate: Candidate
     probability: float  # the ranker's, as fitted
     confidence: float = 0.0  # calibrated: the chance that this item is right (set by ``choose``)
 
 
-def with_model_scores(candidates: list[Candidate], scores: list[float]) -> list[dict[str, float]]:
-    """Each candidate's features plus the model's score relative to the field's best candidate
+def with_model_scores(candidates: list[Candidate], scores: list[ValueScore]) -> list[dict[str, float]]:
+    """Each candidate's features plus the model's scores relative to the field's best candidate
     (absolute log-probabilities vary between articles; their differences carry the choice)."""
-    best = max(scores, default=0.0)
-    return [candidate.features | {"model": score - best} for candidate, score in zip(candidates, scores)]
+    best_mean = max((score.mean for score in scores), default=0.0)
+    best_first = max((score.first for score in scores), default=0.0)
+    return [
+        candidate.features | {"model": score.mean - best_mean, "model_first": score.first - best_first}
+        for candidate, score in zip(candidates, scores)
+    ]
 
 
 @dataclass(frozen=True)
@@ -131,14 +154,14 @@ class Ranker:
             for name, entry in fitted.items()
         })
 
-    def rank(self, field: str, candidates: list[Candidate], scores: list[float]) -> list[Ranked]:
+    def rank(self, field: str, candidates: list[Candidate], scores: list[ValueScore]) -> list[Ranked]:
         """``candidates`` from most to least probable."""
         model = self.models[field]
         features = with_model_scores(candidates, scores)
         ranked = [Ranked(candidate, model.probability(values)) for candidate, values in zip(candidates, features)]
         return sorted(ranked, key=lambda item: -item.probability)
 
-    def choose(self, field: str, candidates: list[Candidate], scores: list[float]) -> list[Ranked]:
+    def choose(self, field: str, candidates: list[Candidate], scores: list[ValueScore]) -> list[Ranked]:
         """The answer: the best candidate, then more (list fields) while probable enough; each
         with its calibrated confidence."""
         return self.choose_ranked(field, self.rank(field, candidates, scores))

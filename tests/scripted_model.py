@@ -18,7 +18,7 @@ import torch
 
 from service.backends.local.steps import Feed, Step
 from service.backends.local.walk import Openings, Walker
-from service.ranking import FieldModel, Ranker
+from service.ranking import FieldModel, Ranker, ValueScore
 
 
 class ToyTokenizer:
@@ -49,14 +49,15 @@ class ScriptedModel:
     def logits(self, written: list[int]) -> torch.Tensor:
         return torch.zeros(len(self.tokenizer.vocab))
 
-    def scores(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    def scores(self, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
         scores = []
         for context, value in pairs:
             field = json.loads(self.tokenizer.decode(context).split(":")[0].lstrip("{"))
             text = json.loads('"' + self.tokenizer.decode(value).removesuffix('"') + '"')
             wanted = self.wanted.get(field)
             wanted = wanted if isinstance(wanted, list) else [wanted]
-            scores.append(0.0 if text in wanted else -5.0)
+            score = 0.0 if text in wanted else -5.0
+            scores.append(ValueScore(mean=score, first=score))
         return scores
 
 

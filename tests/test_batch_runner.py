@@ -13,6 +13,7 @@ from service.backends.local.steps import Feed, Score, Step
 from service.candidates import Candidate
 from service.errors import Cancelled
 from service.prompts import load_prompts
+from service.ranking import ValueScore
 from service.schemas import EXAMPLE_TEXT, EXAMPLE_TITLE
 from tests.scripted_model import ScriptedModel, ToyTokenizer, drive, toy_walker
 
@@ -32,9 +33,9 @@ class LabelBatch:
             self.on_pass(len(self.passes))
         return [f"{name} after {ids}" for name, ids in zip(self.names, feeds)]
 
-    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
         self.scored.append((self.names[index], len(self.passes)))
-        return [float(len(value)) for _, value in pairs]
+        return [ValueScore(mean=float(len(value)), first=0.0) for _, value in pairs]
 
     def keep(self, indexes: list[int]) -> None:
         self.names = [self.names[index] for index in indexes]
@@ -68,7 +69,7 @@ def test_a_scoring_step_is_answered_for_its_request_before_the_next_pass():
     batch = LabelBatch(["a", "b"])
     run_rows(rows, batch)
     assert batch.scored == [("a", 1)]
-    assert rows[0].result == ["a after [1]", [1.0, 2.0], "a after [2]"]
+    assert rows[0].result == ["a after [1]", [ValueScore(1.0, 0.0), ValueScore(2.0, 0.0)], "a after [2]"]
     assert batch.passes == [{"a": [1], "b": [3]}, {"a": [2], "b": [4]}]
 
 
@@ -117,7 +118,7 @@ class ScriptedBatch:
             written += ids
         return [model.logits(written) for model, written in zip(self.models, self.written)]
 
-    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
         return self.models[index].scores(pairs)
 
     def keep(self, indexes: list[int]) -> None:

@@ -77,8 +77,8 @@ def test_concurrent_http_requests_share_batches_and_all_get_their_own_summary(su
 
 def test_packed_candidate_scores_equal_each_value_written_alone():
     """The one packed scoring pass (shared field openings, a custom attention mask) gives each
-    value the mean log-probability it gets when written alone after its opening (float32: exact
-    to rounding)."""
+    value the mean and first-token log-probabilities it gets when written alone after its opening
+    (float32: exact to rounding)."""
     loaded = load_model(Settings(dtype="float32"))
     encode = lambda text: loaded.tokenizer.encode(text, add_special_tokens=False)
     prompt = encode("Title: Storm hits Braga\n\nHeavy rain flooded homes in Braga on Monday, the mayor said.")
@@ -99,6 +99,7 @@ def test_packed_candidate_scores_equal_each_value_written_alone():
             ids = torch.tensor([context + value])
             logits = loaded.model(input_ids=ids, cache=cache, use_cache=True).logits[0].float()
             steps = range(len(context) - 1, len(context) + len(value) - 1)
-            alone.append(sum(float(torch.log_softmax(logits[step], -1)[ids[0, step + 1]]) for step in steps) / len(value))
+            token_scores = [float(torch.log_softmax(logits[step], -1)[ids[0, step + 1]]) for step in steps]
+            alone.append((sum(token_scores) / len(value), token_scores[0]))
     assert batch.cache.get_seq_length() == before.get_seq_length()  # the scored values were cut again
-    assert packed == pytest.approx(alone, abs=1e-4)
+    assert [(score.mean, score.first) for score in packed] == [pytest.approx(pair, abs=1e-4) for pair in alone]

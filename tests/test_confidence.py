@@ -10,7 +10,7 @@ import pytest
 from service.article import Article, Draft, Span
 from service.candidates import Candidate
 from service.grounding import confident
-from service.ranking import Calibration, FieldModel, Ranker
+from service.ranking import Calibration, FieldModel, Ranker, ValueScore
 from service.schemas import Item, SummaryRequest, When
 from service.summarizer import Summarizer
 from service.tools.evaluation import answering, expected_calibration_error
@@ -38,7 +38,7 @@ def test_platt_map_and_identity():
 
 def test_chosen_items_carry_the_calibrated_confidence():
     model = FieldModel(("signal",), (4.0,), 0.0, 1, 1.0, Calibration("isotonic", x=(0.0, 1.0), y=(0.0, 0.5)))
-    chosen = Ranker({"when": model}).choose("when", [Candidate("Monday", 0, {"signal": 0.0})], [0.0])
+    chosen = Ranker({"when": model}).choose("when", [Candidate("Monday", 0, {"signal": 0.0})], ValueScore.unscored(1))
     assert chosen[0].probability == 0.5
     assert chosen[0].confidence == pytest.approx(0.25)
 

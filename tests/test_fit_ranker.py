@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from service.candidates import FIELDS, Candidate
-from service.ranking import Ranker
+from service.ranking import Ranker, ValueScore
 from service.tools.fit_ranker import Example, fit, fit_field, folds_of
 
 
@@ -23,7 +23,7 @@ def synthetic_examples(count: int, seed: int = 1) -> list[Example]:
                 for index in range(4)
             ]
             gold[field] = [f"{field} answer {number}"]
-        examples.append(Example("a" if number % 2 else "b", gold, candidates, {field: [0.0] * 4 for field in FIELDS}))
+        examples.append(Example("a" if number % 2 else "b", gold, candidates, {field: ValueScore.unscored(4) for field in FIELDS}))
     return examples
 
 
@@ -71,7 +71,7 @@ def test_soft_labels_rank_the_fuller_of_two_matching_candidates_first():
             Candidate(f"boost profit {number}", 1, {"predicate": 1.0}),
             Candidate(f"noise {number}", 2, {}),
         ]
-        examples.append(Example("a", {"what": [gold]}, {"what": candidates}, {"what": [0.0, 0.0, 0.0]}))
+        examples.append(Example("a", {"what": [gold]}, {"what": candidates}, {"what": ValueScore.unscored(3)}))
     names = ["predicate", "whole"]
     matched, _ = fit_field(examples, "what", names, 1.0, "match")
     soft, _ = fit_field(examples, "what", names, 1.0, "f1")

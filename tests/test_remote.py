@@ -20,6 +20,7 @@ from service.backends.openai import OpenAIBackend
 from service.candidates import find_candidates
 from service.errors import InferenceServerError
 from service.prompts import load_prompts
+from service.ranking import ValueScore
 from service.schemas import (
     EXAMPLE_PUBLISHED,
     EXAMPLE_TEXT,
@@ -144,7 +145,7 @@ def test_a_list_may_be_as_long_as_the_ranker_would_make_it():
     found = find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT)
     offer = backend.offer(found)
     for name in ("who", "where"):
-        chosen = backend.ranker.choose(name, found[name], [0.0] * len(found[name]))
+        chosen = backend.ranker.choose(name, found[name], ValueScore.unscored(len(found[name])))
         assert offer.most_items[name] == len(chosen)
     assert offer.most_items["who"] < len(offer.candidates["who"])  # the limit is the ranker's, not the offer's
 

@@ -40,7 +40,7 @@ from service.article import Article, Draft, Layout, Span, sentence_cut
 from service.candidates import FIELDS, Candidate, Candidates, find_candidates, ner_model
 from service.errors import Cancelled, InferenceServerError
 from service.prompts import Prompts
-from service.ranking import Ranker
+from service.ranking import Ranker, ValueScore
 from service.schemas import Answer
 from service.settings import Settings
 
@@ -141,7 +141,7 @@ class OpenAIBackend:
         offered, most = {}, {}
         for field in FIELDS:
             found = candidates[field][: self.settings.max_candidates]
-            ranked = self.ranker.rank(field, found, [0.0] * len(found))  # no model score: features only
+            ranked = self.ranker.rank(field, found, ValueScore.unscored(len(found)))  # features only
             offered[field] = [(item.candidate, item.probability) for item in ranked[: self.settings.openai_candidates[field]]]
             most[field] = min(len(self.ranker.choose_ranked(field, ranked)), self.settings.max_items, len(offered[field]))
         return Offer(offered, most)

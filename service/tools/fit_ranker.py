@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from service.article import Article
 from service.candidates import FIELDS, Candidate
-from service.ranking import Calibration, FieldModel, Ranker, with_model_scores
+from service.ranking import Calibration, FieldModel, Ranker, ValueScore, with_model_scores
 from service.tools.evaluation import (
     article_request,
     best_f1,
@@ -80,7 +80,7 @@ class Example:
     source: str
     gold: dict[str, list[str]]
     candidates: dict[str, list[Candidate]]
-    scores: dict[str, list[float]]
+    scores: dict[str, list[ValueScore]]
 
 
 def feature_names(examples: list[Example], field: str) -> list[str]:

@@ -19,6 +19,8 @@ from service.errors import Cancelled
 if TYPE_CHECKING:
     import torch
 
+    from service.ranking import ValueScore
+
 Result = TypeVar("Result")
 
 
@@ -29,8 +31,8 @@ class BatchModel(Protocol):
         """Write each active row's ``feeds`` in one forward pass; next-token scores per row."""
         ...
 
-    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
-        """Mean log-probability of each value after its context, after row ``index``'s last feed."""
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
+        """Each value's scores after its context, after row ``index``'s last feed."""
         ...
 
     def keep(self, indexes: list[int]) -> None:

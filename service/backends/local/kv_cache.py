@@ -7,8 +7,15 @@ import copy
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
+from service.ranking import ValueScore
+
 COPIES_PER_PASS = 8  # candidates scored per pass on sliding-window models (each copies the KV cache)
 
+
+def value_score(log_probabilities: torch.Tensor) -> ValueScore:
+    """A value's score from its tokens' log-probabilities. The mean, not the sum: a sum would
+    always favour the shortest candidate."""
+    return ValueScore(mean=float(log_probabilities.mean()), first=float(log_probabilities[0]))
 
 
 class KVCacheBatch:
@@ -54,7 +61,7 @@ class KVCacheBatch:
         self.lengths = [length + len(ids) for length, ids in zip(self.lengths, feeds)]
         return list(output.logits[rows, columns].float().cpu())
 
-    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    def score(self, index: int, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
         """Every pair in one forward pass after row ``index``'s cache: each distinct context once,
         then the values, laid end to end; a custom attention mask lets each value see the cache,
         its context and itself only (position ids continue from its context), so each value
@@ -104,15 +111,14 @@ class KVCacheBatch:
         scores = []
         for (_, value), positions_of_value in zip(pairs, predicting):
             rows = torch.tensor([row_of[position] for position in positions_of_value])
-            # Mean log-probability per token: a plain sum would always favour the shortest candidate.
-            scores.append(float(log_probabilities[rows, torch.tensor(value)].mean()))
+            scores.append(value_score(log_probabilities[rows, torch.tensor(value)]))
         return scores
 
-    def _score_in_copies(self, index: int, cache: DynamicCache, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    def _score_in_copies(self, index: int, cache: DynamicCache, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
         """For models with sliding-window layers (Gemma 3), whose caches keep only a window and
         take no custom mask: pairs are scored in small batches over copies of the row's cache
         (right-padded: with causal attention, padding after a sequence cannot change its scores)."""
-        scores: list[float] = []
+        scores: list[ValueScore] = []
         for begin in range(0, len(pairs), COPIES_PER_PASS):
             batch = [context + value for context, value in pairs[begin : begin + COPIES_PER_PASS]]
             width = max(map(len, batch))
@@ -123,8 +129,8 @@ class KVCacheBatch:
             output = self.model(input_ids=padded.to(self.device), position_ids=positions.to(self.device), cache=scratch, use_cache=True)
             log_probabilities = torch.log_softmax(output.logits.float(), -1).cpu()
             for row, (context, value) in enumerate(pairs[begin : begin + COPIES_PER_PASS]):
-                steps = range(len(context) - 1, len(context) + len(value) - 1)
-                scores.append(sum(float(log_probabilities[row, step, batch[row][step + 1]]) for step in steps) / len(value))
+                steps = torch.arange(len(context) - 1, len(context) + len(value) - 1)
+                scores.append(value_score(log_probabilities[row, steps, torch.tensor(value)]))
             del scratch, log_probabilities
         return scores
 

@@ -16,7 +16,8 @@ class Feed:
 @dataclass(frozen=True)
 class Score:
     """Score each ``value`` written after its ``context`` (both after the request's cache, and
-    neither kept in it); the mean log-probability of each value's tokens comes back."""
+    neither kept in it); each value's ``ValueScore`` (its tokens' mean log-probability and its
+    first token's) comes back."""
 
     pairs: list[tuple[list[int], list[int]]]  # (context, value)
 

@@ -1,7 +1,7 @@
 """The walk through one article: the model reads it once, then scores every typed candidate.
 
 Each candidate is scored as the value of its field in a JSON answer that starts with that field
-(``{"who": ["Choe Son Hui"``): the mean log-probability of its tokens. All candidates of all fields
+(``{"who": ["Choe Son Hui"``): the mean log-probability of its tokens and its first token's. All candidates of all fields
 are scored in one forward pass (``Score``); the ranker combines these scores with the candidates'
 own features and chooses. The model never writes free text, so every answer is article text.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from service.article import Span
 from service.backends.local.steps import Feed, Score, Step
 from service.candidates import FIELDS, Candidate, Candidates
-from service.ranking import Ranker
+from service.ranking import Ranker, ValueScore
 
 Encode = Callable[[str], list[int]]  # text to token ids, without special tokens
 LIST_FIELDS = ("who", "where")
@@ -51,7 +51,7 @@ class Decisions:
     where: list[Span]
     scored_tokens: int  # candidate tokens the model scored
     offered: Candidates  # what the ranker chose among, and the model's scores for them
-    scores: dict[str, list[float]]
+    scores: dict[str, list[ValueScore]]
 
 
 class Walker:
@@ -76,8 +76,8 @@ class Walker:
                 if len(value) <= MAX_VALUE_TOKENS and len(offered[field]) < self.max_candidates:
                     offered[field].append(candidate)
                     pairs.append((self.openings.opening[field], value))
-        scores: list[float] = (yield Score(pairs)) if pairs else []
-        by_field: dict[str, list[float]] = {}
+        scores: list[ValueScore] = (yield Score(pairs)) if pairs else []
+        by_field: dict[str, list[ValueScore]] = {}
         start = 0
         for field in FIELDS:
             by_field[field] = scores[start : start + len(offered[field])]
@@ -88,7 +88,7 @@ class Walker:
             where=chosen["where"], scored_tokens=sum(len(value) for _, value in pairs), offered=offered, scores=by_field,
         )
 
-    def _choose(self, field: str, candidates: list[Candidate], scores: list[float]) -> list[Span]:
+    def _choose(self, field: str, candidates: list[Candidate], scores: list[ValueScore]) -> list[Span]:
         return [
             Span(ranked.candidate.text, ranked.candidate.position, round(ranked.probability, 4), round(ranked.confidence, 3))
             for ranked in self.ranker.choose(field, candidates, scores)
