@@ -116,20 +116,20 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.852
+            "confidence": 0.775
         }
     ],
     "what": {
-        "text": "Dutch court orders Shell to cut emissions",
+        "text": "to cut emissions",
         "start": None,
         "end": None,
-        "confidence": 0.761
+        "confidence": 0.75
     },
     "when": {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.741,
+        "confidence": 0.734,
         "date": "2021-05-26"
     },
     "where": [
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.604
+            "confidence": 0.559
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 0.8,
-        "candidates": 17.1,
-        "prefill": 180.3,
-        "scoring": 207.5,
-        "total": 405.7
+        "window": 1.2,
+        "candidates": 23.7,
+        "prefill": 232.6,
+        "scoring": 358.6,
+        "total": 616.1
     },
     "usage": {
         "prompt_tokens": 412,
