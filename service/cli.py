@@ -218,6 +218,7 @@ def fit_ranker(settings: Settings, args: argparse.Namespace) -> None:
     for line in evaluation.table(results):
         print(line)
     print(json.dumps({field: entry["setting"] for field, entry in fitted["fields"].items()}))
+    print(json.dumps({"features_only (the openai backend's ranker), cross-validated": fitted["features_only"]["cross_validation"]["f1"]}))
     print(json.dumps({"min_confidence": fitted["min_confidence"]} | {key: fitted["cross_validation"][key] for key in ("calibration", "min_confidence")}))
     if args.calibration:
         points = {field: [(value, bool(right)) for value, right, _ in rows] for field, rows in fitted["held_out"].items()}

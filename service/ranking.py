@@ -137,9 +137,11 @@ class Ranker:
     models: dict[str, FieldModel]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Ranker:
-        """The fitted ranker at ``path``, or the one shipped with the package."""
-        return cls.load_fitted(json.loads(path.read_text(encoding="utf-8")) if path else _shipped())
+    def load(cls, path: Path | None = None, features_only: bool = False) -> Ranker:
+        """The fitted ranker at ``path``, or the one shipped with the package; with ``features_only``
+        the one fitted without the model's scores (for candidates no model has read)."""
+        content = json.loads(path.read_text(encoding="utf-8")) if path else _shipped()
+        return cls.load_fitted(content["features_only"] if features_only else content)
 
     @classmethod
     def load_fitted(cls, content: dict) -> Ranker:

@@ -77,3 +77,22 @@ def test_soft_labels_rank_the_fuller_of_two_matching_candidates_first():
     soft, _ = fit_field(examples, "what", names, 1.0, "f1")
     assert abs(matched[0] - matched[1]) < 1e-6
     assert soft[1] > soft[0]
+
+
+def test_the_features_only_ranker_is_fitted_without_the_model_scores():
+    """Only the model's score marks the answer: the full ranker learns it, the features-only one
+    (the openai backend's) cannot, and gives the score no weight."""
+    examples = []
+    for number in range(20):
+        candidates = [Candidate(f"answer {number}", 0, {"noise": float(number % 3)}), Candidate(f"other {number}", 1, {"noise": float(number % 2)})]
+        scores = [ValueScore(mean=-1.0, first=-1.0), ValueScore(mean=-4.0, first=-4.0)]
+        examples.append(Example("a" if number % 2 else "b", {field: [f"answer {number}"] for field in FIELDS},
+                                {field: candidates for field in FIELDS}, {field: scores for field in FIELDS}))
+    fitted = fit(examples, folds=4, repeats=1)
+    for field in FIELDS:
+        full = dict(zip(fitted["fields"][field]["features"], fitted["fields"][field]["weights"]))
+        without = dict(zip(fitted["features_only"]["fields"][field]["features"], fitted["features_only"]["fields"][field]["weights"]))
+        assert full["model"] > 0
+        assert without["model"] == without["model_first"] == 0
+    assert fitted["cross_validation"]["f1"]["mean"] == {"a": 1.0, "b": 1.0}
+    assert fitted["features_only"]["cross_validation"]["f1"]["mean"]["a"] < 1.0

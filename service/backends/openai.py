@@ -3,8 +3,9 @@ OpenAI-compatible server under a JSON schema made of them.
 
 For each article the replica finds the candidates the local engine ranks
 (``service.candidates.find_candidates``: one code path for both backends), orders each field's
-by the fitted ranker's probability from the candidates' own features (the local engine adds the
-model's score to those; here the server's model makes the last choice), keeps the best few, and
+by the probability of a ranker fitted on the candidates' own features alone (``features_only`` in
+``ranker.json``; the local engine's ranker adds its model's scores; here the server's model makes
+the last choice), keeps the best few, and
 sends them as the answer's JSON schema: ``who`` and ``where`` arrays of ``enum``s, ``when`` an
 ``enum`` (``null`` only when the article has no time expression), ``what`` an ``enum`` of event
 phrases. vLLM, SGLang, llama.cpp's ``llama-server`` and llama-cpp-python all enforce ``enum``,
@@ -108,7 +109,7 @@ class OpenAIBackend:
         started = time.perf_counter()
         self.prompts = prompts
         self.settings = settings
-        self.ranker = ranker or Ranker.load()
+        self.ranker = ranker or Ranker.load(features_only=True)
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
         self.http = http or httpx.Client(timeout=settings.openai_timeout_s)
         self.http.headers["Authorization"] = f"Bearer {key}"

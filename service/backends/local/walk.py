@@ -1,9 +1,10 @@
 """The walk through one article: the model reads it once, then scores every typed candidate.
 
 Each candidate is scored as the value of its field in a JSON answer that starts with that field
-(``{"who": ["Choe Son Hui"``): the mean log-probability of its tokens and its first token's. All candidates of all fields
-are scored in one forward pass (``Score``); the ranker combines these scores with the candidates'
-own features and chooses. The model never writes free text, so every answer is article text.
+(``{"who": ["Choe Son Hui"``): the mean log-probability of its tokens, and its first token's. All
+candidates of all fields are scored in one forward pass (``Score``); the ranker combines these
+scores with the candidates' own features and chooses. The model never writes free text, so every
+answer is article text.
 """
 
 from __future__ import annotations
