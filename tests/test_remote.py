@@ -353,3 +353,15 @@ def test_api_returns_the_summary_schema_from_the_openai_backend():
 def test_openai_backend_needs_a_base_url_and_model():
     with pytest.raises(ValueError, match="SUMMARIZER_OPENAI_BASE_URL"):
         backend_plan(Settings(backend="openai"))
+
+
+def test_answers_carry_the_features_only_rankers_calibrated_confidence():
+    backend = backend_with(enforcing)
+    summary = Summarizer(backend, min_confidence=0.0).summarize(EXAMPLE_REQUEST)
+    source = f"{EXAMPLE_TITLE}\n\n{EXAMPLE_TEXT}"
+    offer = backend.offer(find_candidates(source, len(EXAMPLE_TITLE) + 2, EXAMPLE_TEXT))
+    for name, items in (("who", summary.who), ("where", summary.where), ("when", [summary.when])):
+        probability = {candidate.text: value for candidate, value in offer.candidates[name]}
+        for item in items:
+            assert item.confidence == round(backend.ranker.models[name].calibration(probability[item.text]), 3)
+            assert 0.0 < item.confidence < 1.0

@@ -186,7 +186,9 @@ class OpenAIBackend:
                     raise InferenceServerError(f"the inference server answered {field}={value!r}, which is not one of the candidates it was given")
                 candidate, probability = by_text[value]
                 if all(span.text != candidate.text for span in chosen):
-                    chosen.append(Span(candidate.text, candidate.position, round(probability, 4)))
+                    # The features-only ranker's calibration map, fitted on its own held-out choices.
+                    confidence = self.ranker.models[field].calibration(probability)
+                    chosen.append(Span(candidate.text, candidate.position, round(probability, 4), round(confidence, 3)))
             return chosen
 
         who, where = spans("who", answer.who), spans("where", answer.where)
