@@ -106,12 +106,19 @@ class KVCacheBatch:
             logits_to_keep=torch.tensor(kept, device=self.device),
         )
         cache.crop(-total)
-        log_probabilities = torch.log_softmax(output.logits[0].float(), -1).cpu()
+        # Only each value token's own log-probability is read: its logit less its row's log-sum-exp
+        # (the same figure as a log-softmax over the vocabulary, without writing out the whole table).
+        logits = output.logits[0].float()
+        normalisers = torch.logsumexp(logits, -1)
         row_of = {position: row for row, position in enumerate(kept)}
+        rows = torch.tensor([row_of[position] for positions_of_value in predicting for position in positions_of_value])
+        tokens = torch.tensor([token for _, value in pairs for token in value])
+        log_probabilities = (logits[rows.to(logits.device), tokens.to(logits.device)] - normalisers[rows.to(logits.device)]).cpu()
         scores = []
-        for (_, value), positions_of_value in zip(pairs, predicting):
-            rows = torch.tensor([row_of[position] for position in positions_of_value])
-            scores.append(value_score(log_probabilities[rows, torch.tensor(value)]))
+        start = 0
+        for _, value in pairs:
+            scores.append(value_score(log_probabilities[start : start + len(value)]))
+            start += len(value)
         return scores
 
     def _score_in_copies(self, index: int, cache: DynamicCache, pairs: list[tuple[list[int], list[int]]]) -> list[ValueScore]:
