@@ -191,3 +191,13 @@ def test_a_known_place_name_is_taken_only_where_a_locative_preposition_makes_it_
     text = "Fans of Leicester travelled to Bath for the match. The 18-year-old centre will play in Cardiff on Saturday."
     found = find_candidates(text, 0, text)["where"]
     assert [candidate.text for candidate in found if candidate.features.get("label_GAZETTEER")] == ["Cardiff"]
+
+
+def test_a_one_word_part_of_the_headline_is_not_an_event() -> None:
+    what = candidates_of("The long-running charity show ended its run on Broadway.", "Applegate's charity show closes")["what"]
+    assert "Applegate's charity show closes" in what
+    assert "closes" not in what
+
+
+def test_a_one_word_headline_is_still_offered_whole() -> None:
+    assert "Budget" in candidates_of("The chancellor set out his budget on Wednesday.", "Budget")["what"]
