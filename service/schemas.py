@@ -116,20 +116,20 @@ SUMMARY_EXAMPLE = {
             "text": "Judge Larisa Alwin",
             "start": 184,
             "end": 202,
-            "confidence": 0.775
+            "confidence": 0.776
         }
     ],
     "what": {
         "text": "to cut emissions",
         "start": None,
         "end": None,
-        "confidence": 0.75
+        "confidence": 0.896
     },
     "when": {
         "text": "on Wednesday",
         "start": 21,
         "end": 33,
-        "confidence": 0.734,
+        "confidence": 0.737,
         "date": "2021-05-26"
     },
     "where": [
@@ -137,17 +137,17 @@ SUMMARY_EXAMPLE = {
             "text": "The Hague",
             "start": 11,
             "end": 20,
-            "confidence": 0.559
+            "confidence": 0.568
         }
     ],
     "model": "SmolLM2-135M-Instruct",
     "prompt_version": "67b5165c",
     "timings_ms": {
-        "window": 1.2,
-        "candidates": 23.7,
-        "prefill": 232.6,
-        "scoring": 358.6,
-        "total": 616.1
+        "window": 4.7,
+        "candidates": 33.4,
+        "prefill": 472.2,
+        "scoring": 577.6,
+        "total": 1087.9
     },
     "usage": {
         "prompt_tokens": 412,

@@ -256,6 +256,9 @@ def test_every_answer_carries_a_confidence_and_min_confidence_leaves_out_the_uns
         assert any(": no answer, none reached min_confidence 1" in line for line in strict["warnings"])
 
 
+CONFIDENCE_ACROSS_CPUS = 0.2
+
+
 def test_documented_example_is_what_the_service_really_answers(client: TestClient):
     from service.schemas import (
         EXAMPLE_PUBLISHED,
@@ -267,8 +270,16 @@ def test_documented_example_is_what_the_service_really_answers(client: TestClien
     response = client.post(
         "/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE, "published_at": EXAMPLE_PUBLISHED}
     )
-    answer = {name: response.json()[name] for name in ("who", "what", "when", "where")}
-    assert answer == {name: SUMMARY_EXAMPLE[name] for name in ("who", "what", "when", "where")}
+    answer = response.json()
+    for name in ("who", "what", "when", "where"):
+        got = answer[name] if isinstance(answer[name], list) else [answer[name]]
+        documented = SUMMARY_EXAMPLE[name] if isinstance(SUMMARY_EXAMPLE[name], list) else [SUMMARY_EXAMPLE[name]]
+        without_confidence = [{key: value for key, value in item.items() if key != "confidence"} for item in documented]
+        assert [{key: value for key, value in item.items() if key != "confidence"} for item in got] == without_confidence
+        # The CPU's kernels move the model's scores in the last bits (bfloat16 or float32), and a
+        # step of the isotonic calibration map can turn that into a visible change of confidence.
+        for item, documented_item in zip(got, documented):
+            assert abs(item["confidence"] - documented_item["confidence"]) <= CONFIDENCE_ACROSS_CPUS
 
 
 def test_metrics_count_real_requests_tokens_and_queue(client: TestClient):
