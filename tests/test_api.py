@@ -270,12 +270,16 @@ def test_documented_example_is_what_the_service_really_answers(client: TestClien
     response = client.post(
         "/v1/summaries", json={"text": EXAMPLE_TEXT, "title": EXAMPLE_TITLE, "published_at": EXAMPLE_PUBLISHED}
     )
+    def items(summary: dict, name: str) -> list[dict]:
+        return summary[name] if isinstance(summary[name], list) else [summary[name]]
+
+    def without_confidence(item: dict) -> dict:
+        return {key: value for key, value in item.items() if key != "confidence"}
+
     answer = response.json()
     for name in ("who", "what", "when", "where"):
-        got = answer[name] if isinstance(answer[name], list) else [answer[name]]
-        documented = SUMMARY_EXAMPLE[name] if isinstance(SUMMARY_EXAMPLE[name], list) else [SUMMARY_EXAMPLE[name]]
-        without_confidence = [{key: value for key, value in item.items() if key != "confidence"} for item in documented]
-        assert [{key: value for key, value in item.items() if key != "confidence"} for item in got] == without_confidence
+        got, documented = items(answer, name), items(SUMMARY_EXAMPLE, name)
+        assert [without_confidence(item) for item in got] == [without_confidence(item) for item in documented]
         # The CPU's kernels move the model's scores in the last bits (bfloat16 or float32), and a
         # step of the isotonic calibration map can turn that into a visible change of confidence.
         for item, documented_item in zip(got, documented):
